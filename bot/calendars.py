@@ -1,0 +1,3 @@
+"""Market calendars (placeholder until the calendar module lands)."""
+
+CALENDARS = ("always", "XNYS", "CME")

@@ -1,0 +1,786 @@
+"""The validated config model and its loader.
+
+``load_config`` reads YAML (1.2 scalars, see :mod:`bot.yaml12`), substitutes ``${VAR}`` and
+``${VAR:-default}`` from the environment, validates everything with pydantic and reports *every*
+problem as ``FILE:LINE: key.path: message``. Sources and rules are validated by the params model
+their registered class declares, so a new rule type brings its own schema.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.errors import ConfigError, ConfigProblem, register_secret
+from bot.yaml12 import LoadedYaml, load_yaml
+
+# ---------------------------------------------------------------------------------------------
+# Value types users write in YAML
+# ---------------------------------------------------------------------------------------------
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)?\s*$")
+_DURATION_UNITS = {
+    None: 1.0,
+    "ms": 0.001,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
+
+
+def parse_duration(value: Any) -> timedelta:
+    """Parse ``"60s"``, ``"5m"``, ``"2h"``, ``"252d"``, ``"1w"`` or a number of seconds."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a duration such as 60s, 5m, 2h or 1d, got {value!r}")
+    if isinstance(value, int | float):
+        return timedelta(seconds=float(value))
+    match = _DURATION_RE.match(str(value))
+    if not match:
+        raise ValueError(f"expected a duration such as 60s, 5m, 2h or 1d, got {value!r}")
+    return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
+
+
+def _format_duration(value: timedelta) -> str:
+    seconds = value.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+Duration = Annotated[
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(_format_duration, return_type=str)
+]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """A distance: a percentage (``"1%"``) or points (``20``, ``"20pt"``)."""
+
+    amount: float
+    percent: bool
+
+    def of(self, base: float) -> float:
+        """The distance in points relative to ``base``."""
+        return abs(base) * self.amount / 100.0 if self.percent else self.amount
+
+    def __str__(self) -> str:
+        return f"{self.amount:g}%" if self.percent else f"{self.amount:g} pt"
+
+
+_THRESHOLD_RE = re.compile(r"^\s*([-+]?\d+(?:\.\d+)?)\s*(%|pt|pts|points?)?\s*$")
+
+
+def parse_threshold(value: Any) -> Threshold:
+    """Parse ``"1%"`` (percent), ``20``/``"20pt"`` (points)."""
+    if isinstance(value, Threshold):
+        return value
+    if isinstance(value, bool):
+        raise ValueError(f"expected a percentage such as 1% or points such as 20, got {value!r}")
+    if isinstance(value, int | float):
+        return Threshold(float(value), percent=False)
+    match = _THRESHOLD_RE.match(str(value))
+    if not match:
+        raise ValueError(f"expected a percentage such as 1% or points such as 20, got {value!r}")
+    return Threshold(float(match.group(1)), percent=match.group(2) == "%")
+
+
+ThresholdValue = Annotated[
+    Threshold, BeforeValidator(parse_threshold), PlainSerializer(str, return_type=str)
+]
+
+_CLOCK_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_clock_time(value: Any) -> time:
+    """Parse ``"16:15"`` into a :class:`datetime.time`."""
+    if isinstance(value, time):
+        return value
+    match = _CLOCK_RE.match(str(value).strip())
+    if not match:
+        raise ValueError(f'expected a time of day such as "16:15", got {value!r}')
+    return time(int(match.group(1)), int(match.group(2)))
+
+
+ClockTime = Annotated[time, BeforeValidator(parse_clock_time)]
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A daily window such as ``22:00-07:00`` (may wrap midnight) in the configured time zone."""
+
+    start: time
+    end: time
+
+    def contains(self, moment: time) -> bool:
+        if self.start <= self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def parse_quiet_hours(value: Any) -> QuietHours:
+    if isinstance(value, QuietHours):
+        return value
+    parts = str(value).split("-")
+    if len(parts) != 2:
+        raise ValueError(f'expected a window such as "22:00-07:00", got {value!r}')
+    try:
+        return QuietHours(parse_clock_time(parts[0]), parse_clock_time(parts[1]))
+    except ValueError:
+        raise ValueError(f'expected a window such as "22:00-07:00", got {value!r}') from None
+
+
+QuietHoursValue = Annotated[
+    QuietHours, BeforeValidator(parse_quiet_hours), PlainSerializer(str, return_type=str)
+]
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+StrList = Annotated[list[str], BeforeValidator(_as_list)]
+
+_CHAT_RE = re.compile(r"^(-?\d+|@[A-Za-z][A-Za-z0-9_]{3,})$")
+
+
+def parse_chat_id(value: Any) -> int | str | None:
+    """A Telegram chat id: an integer (negative for groups) or ``@channelname``.
+
+    Empty (an unset ``${TELEGRAM_CHAT_ID}``) is ``None``: fine while Telegram is off, an error
+    once a token is set (checked by :class:`TelegramConfig`).
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool | float):
+        raise ValueError(f"expected a chat id (number or @channelname), got {value!r}")
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    if not text:
+        return None
+    if not _CHAT_RE.match(text):
+        raise ValueError(f"expected a chat id (number or @channelname), got {text!r}")
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+ChatId = Annotated[int | str | None, BeforeValidator(parse_chat_id)]
+
+_ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.=^-]*$"
+
+
+class StrictModel(BaseModel):
+    """Base of every config section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections
+# ---------------------------------------------------------------------------------------------
+
+
+class TelegramConfig(StrictModel):
+    """``telegram:`` — the Bot API connection and the named chats rules route to."""
+
+    token: str | None = None
+    base_url: str = "https://api.telegram.org"
+    chats: dict[str, ChatId] = Field(default_factory=dict)
+    admin_chat: str | None = None
+    timeout: Duration = timedelta(seconds=15)
+
+    @field_validator("token")
+    @classmethod
+    def _empty_token_is_none(cls, value: str | None) -> str | None:
+        value = (value or "").strip()
+        return value or None
+
+    @model_validator(mode="after")
+    def _chats_set_when_enabled(self) -> TelegramConfig:
+        if self.token:
+            empty = [name for name, chat in self.chats.items() if chat is None]
+            if empty:
+                raise ValueError(
+                    f"chat {empty[0]!r} has no id (is its environment variable set?); "
+                    "a token is set, so every named chat needs a chat id"
+                )
+            if not self.chats:
+                raise ValueError("a token is set but no chats are named under telegram.chats")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Telegram is used only when a token is configured; otherwise alerts go to stdout."""
+        return bool(self.token)
+
+
+class StateConfig(StrictModel):
+    """``state:`` — where rule state, history and the outbox live."""
+
+    url: str = "sqlite:///bot-state.sqlite"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not re.match(r"^(sqlite:///|postgres(ql)?(\+psycopg)?://)", value):
+            raise ValueError(
+                "expected sqlite:///path.sqlite or postgresql://user@host/db, "
+                f"got {redact_url(value)!r}"
+            )
+        return value
+
+
+class SourceParams(StrictModel):
+    """Options every source accepts; a source type subclasses this for its own options."""
+
+    type: str
+    base_url: str | None = None
+    timeout: Duration = timedelta(seconds=10)
+
+
+class SymbolConfig(StrictModel):
+    """One watched instrument: where its data comes from and when its market trades."""
+
+    source: StrList = Field(min_length=1)
+    ticker: str | None = None
+    tickers: dict[str, str] = Field(default_factory=dict)  # per-source ticker overrides
+    series: str | dict[str, str] | None = None  # FRED series id(s)
+    file: str | None = None  # csv source
+    name: str | None = None
+    calendar: str = "always"
+    poll: Duration | None = None  # override poll.every for this symbol
+
+    def ticker_for(self, source_name: str, symbol_id: str) -> str:
+        """The ticker to ask ``source_name`` for."""
+        return self.tickers.get(source_name) or self.ticker or symbol_id
+
+
+class PollConfig(StrictModel):
+    """``poll:`` — how often and how long around sessions the bot polls."""
+
+    every: Duration = timedelta(seconds=60)
+    after_close: Duration = timedelta(minutes=20)
+    settle: Duration = timedelta(minutes=10)
+    concurrency: int = Field(default=4, ge=1, le=32)
+    misfire_grace: Duration = timedelta(seconds=30)
+
+
+class SanityConfig(StrictModel):
+    """``sanity:`` — when an observation is not trusted."""
+
+    max_jump: ThresholdValue = Threshold(10.0, percent=True)
+    stale_after: Duration = timedelta(minutes=15)
+
+
+class DeliveryConfig(StrictModel):
+    """``delivery:`` — outbox draining."""
+
+    max_attempts: int = Field(default=8, ge=1)
+    backoff: Duration = timedelta(seconds=2)
+    max_backoff: Duration = timedelta(minutes=5)
+    lease: Duration = timedelta(minutes=2)
+
+
+class RuleParams(StrictModel):
+    """Options every rule accepts. A rule type subclasses this and adds its own keys."""
+
+    # Fields a user template may always use, in addition to the rule type's own.
+    common_template_fields: ClassVar[frozenset[str]] = frozenset(
+        {"rule", "symbol", "name", "value", "time", "message"}
+    )
+
+    id: str = Field(pattern=_ID_RE)
+    type: str
+    chats: StrList | None = None
+    cooldown: Duration | None = None
+    quiet_hours: QuietHoursValue | None = None
+    enabled: bool = True
+    silent: bool = False
+    expires: date | None = None
+    template: str | None = None
+
+    def watched_symbols(self) -> list[str]:
+        """Symbol ids this rule reads; subclasses override."""
+        symbol = getattr(self, "symbol", None)
+        return [symbol] if isinstance(symbol, str) else []
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use e.g. America/New_York)") from None
+    return value
+
+
+class _TopLevel(StrictModel):
+    """The top-level keys. Sections are validated one by one so one broken section does not
+    hide the problems of the others."""
+
+    timezone: Annotated[str, BeforeValidator(_check_zone)] = "America/New_York"
+    telegram: TelegramConfig = TelegramConfig()
+    state: StateConfig = StateConfig()
+    sources: dict[str, Any] = Field(default_factory=dict)
+    symbols: dict[str, Any] = Field(default_factory=dict)
+    poll: PollConfig = PollConfig()
+    sanity: SanityConfig = SanityConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    rules: list[Any] = Field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated config."""
+
+    path: str
+    timezone: str
+    telegram: TelegramConfig
+    state: StateConfig
+    sources: dict[str, SourceParams]
+    symbols: dict[str, SymbolConfig]
+    poll: PollConfig
+    sanity: SanityConfig
+    delivery: DeliveryConfig
+    rules: list[RuleParams]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def symbol_name(self, symbol_id: str) -> str:
+        """Human name of a symbol (its ``name`` or, failing that, its id)."""
+        spec = self.symbols.get(symbol_id)
+        return (spec.name if spec and spec.name else None) or symbol_id
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def protect_env_refs(text: str) -> tuple[str, dict[str, str]]:
+    """Swap each ``${...}`` for a plain placeholder before parsing.
+
+    ``{`` and ``}`` are YAML flow indicators, so ``chats: {traders: ${CHAT}}`` would not parse;
+    placeholders keep the YAML valid and every line number where it was.
+    """
+    refs: dict[str, str] = {}
+
+    def swap(match: re.Match[str]) -> str:
+        placeholder = f"__env_ref_{len(refs)}__"
+        refs[placeholder] = match.group(0)
+        return placeholder
+
+    return _ENV_RE.sub(swap, text), refs
+
+
+_PLACEHOLDER_RE = re.compile(r"__env_ref_\d+__")
+
+
+def substitute_env(value: Any, refs: Mapping[str, str], environ: Mapping[str, str]) -> Any:
+    """Replace placeholders (see :func:`protect_env_refs`) with ``${VAR}`` /
+    ``${VAR:-default}`` values from the environment, in every string of a parsed YAML tree."""
+    if isinstance(value, str):
+        if not _PLACEHOLDER_RE.search(value):
+            return value
+        whole = _PLACEHOLDER_RE.fullmatch(value) is not None
+
+        def expand(match: re.Match[str]) -> str:
+            ref = _ENV_RE.fullmatch(refs[match.group(0)])
+            assert ref is not None
+            default = ref.group(2)
+            return environ.get(ref.group(1)) or (default if default is not None else "")
+
+        result = _PLACEHOLDER_RE.sub(expand, value)
+        # A lone "${VAR}" is typed like YAML would type the value: numbers stay numbers.
+        if whole and re.fullmatch(r"-?\d+", result):
+            return int(result)
+        if whole and re.fullmatch(r"-?\d+\.\d*", result):
+            return float(result)
+        return result
+    if isinstance(value, dict):
+        return {k: substitute_env(v, refs, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_env(v, refs, environ) for v in value]
+    return value
+
+
+def redact_url(url: str) -> str:
+    """Hide the password part of a database URL."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1<redacted>@", url)
+
+
+def format_path(loc: tuple[str | int, ...]) -> str:
+    """``("rules", 1, "level")`` → ``rules[1].level``."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)
+
+
+def _pydantic_message(error: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    kind = error["type"]
+    given = error.get("input")
+    ctx = error.get("ctx") or {}
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        field = str(error["loc"][-1])
+        hint = ""
+        if model is not None:
+            close = difflib.get_close_matches(field, list(model.model_fields), n=1)
+            if close:
+                hint = f" (did you mean {close[0]!r}?)"
+        return f"unknown key{hint}"
+    if kind in ("float_parsing", "float_type", "finite_number"):
+        return f"expected a number, got {_describe(given)}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return f"expected a whole number, got {_describe(given)}"
+    if kind in ("bool_parsing", "bool_type"):
+        return f"expected true or false, got {_describe(given)}"
+    if kind in ("string_type",):
+        return f"expected a text value, got {_describe(given)}"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return f"expected a mapping of keys, got {_describe(given)}"
+    if kind in ("list_type",):
+        return f"expected a list, got {_describe(given)}"
+    if kind == "literal_error":
+        expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"expected one of {expected}; got {_describe(given)}"
+    if kind == "string_pattern_mismatch":
+        return f"{_describe(given)} may only contain letters, digits and _ . - ^ ="
+    if kind in ("date_from_datetime_parsing", "date_parsing", "date_type"):
+        return f"expected a date such as 2026-12-31, got {_describe(given)}"
+    if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
+        return f"{error['msg'].lower()}, got {_describe(given)}"
+    if kind == "too_short":
+        return "must not be empty"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    return str(error["msg"])
+
+
+def _model_at(root: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (for 'did you mean')."""
+    model: type[BaseModel] | None = root
+    for part in loc[:-1]:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            # dict[str, Model]: the key is a user name; keep the model of the value.
+            continue
+        annotation = field.annotation
+        candidates = [annotation, *getattr(annotation, "__args__", ())]
+        model = next(
+            (c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None
+        )
+        if model is None:
+            for candidate in getattr(annotation, "__args__", ()):
+                for inner in getattr(candidate, "__args__", ()):
+                    if isinstance(inner, type) and issubclass(inner, BaseModel):
+                        model = inner
+    return model
+
+
+class _Problems:
+    def __init__(self, file: str, loaded: LoadedYaml) -> None:
+        self.file = file
+        self.loaded = loaded
+        self.items: list[ConfigProblem] = []
+
+    def add(self, loc: tuple[str | int, ...], message: str) -> None:
+        self.items.append(
+            ConfigProblem(self.file, self.loaded.line_of(loc), format_path(loc), message)
+        )
+
+    def add_validation(
+        self, prefix: tuple[str | int, ...], exc: ValidationError, model: type[BaseModel]
+    ) -> None:
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            # pydantic names union/annotated branches in loc ("function-before[...]"); drop them.
+            loc = tuple(p for p in loc if not (isinstance(p, str) and "[" in p))
+            self.add((*prefix, *loc), _pydantic_message(error, _model_at(model, loc) or model))
+
+
+def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
+    """Read, substitute, validate. Raises :class:`ConfigError` listing every problem."""
+    file = str(path)
+    try:
+        text = Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
+    return parse_config(text, file, os.environ if environ is None else environ)
+
+
+def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
+    """Validate config text; ``file`` is only used in messages."""
+    text, refs = protect_env_refs(text)
+    try:
+        loaded = load_yaml(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        column = f" (column {mark.column + 1})" if mark else ""
+        what = exc.problem or exc.context or "syntax error"
+        raise ConfigError(
+            [ConfigProblem(file, line, "", f"invalid YAML: {what}{column}")]
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigProblem(file, None, "", f"invalid YAML: {exc}")]) from None
+
+    problems = _Problems(file, loaded)
+    data = loaded.data if loaded.data is not None else {}
+    if not isinstance(data, dict):
+        problems.add((), f"expected a mapping of sections at the top, got {_describe(data)}")
+        raise ConfigError(problems.items)
+    for duplicate in loaded.duplicates:
+        problems.add(duplicate, "duplicate key (the same key appears twice in this mapping)")
+    data = substitute_env(data, refs, environ)
+
+    sections: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _TopLevel.model_fields:
+            problems.add(
+                (key,), _pydantic_message({"type": "extra_forbidden", "loc": (key,)}, _TopLevel)
+            )
+            continue
+        if key in ("sources", "symbols", "rules"):
+            expected = list if key == "rules" else dict
+            if not isinstance(value, expected):
+                kind = "a list of rules" if key == "rules" else "a mapping of names"
+                problems.add((key,), f"expected {kind}, got {_describe(value)}")
+                value = expected()
+            sections[key] = value
+            continue
+        try:
+            sections[key] = _TopLevel.model_validate({key: value}).__dict__[key]
+        except ValidationError as exc:
+            problems.add_validation((), exc, _TopLevel)
+    top = _TopLevel.model_construct(
+        **{k: v for k, v in _TopLevel().__dict__.items() if k not in sections}, **sections
+    )
+    symbols: dict[str, SymbolConfig] = {}
+    for symbol_id, body in top.symbols.items():
+        try:
+            symbols[str(symbol_id)] = SymbolConfig.model_validate(body)
+        except ValidationError as exc:
+            problems.add_validation(("symbols", str(symbol_id)), exc, SymbolConfig)
+    sources = _validate_sources(top.sources, problems)
+    rules = _validate_rules(top.rules, problems)
+    _check_references(top, symbols, sources, rules, problems)
+    if problems.items:
+        raise ConfigError(sorted(problems.items, key=lambda p: p.line or 0))
+    register_secret(top.telegram.token)
+    return Config(
+        path=file,
+        timezone=top.timezone,
+        telegram=top.telegram,
+        state=top.state,
+        sources=sources,
+        symbols=symbols,
+        poll=top.poll,
+        sanity=top.sanity,
+        delivery=top.delivery,
+        rules=[params for _, params in rules],
+    )
+
+
+def _validate_sources(raw: dict[str, Any], problems: _Problems) -> dict[str, SourceParams]:
+    from bot.sources import SOURCES
+
+    result: dict[str, SourceParams] = {}
+    for name, body in raw.items():
+        loc: tuple[str | int, ...] = ("sources", name)
+        if not isinstance(body, dict):
+            problems.add(loc, f"expected a mapping with a 'type' key, got {_describe(body)}")
+            continue
+        kind = body.get("type")
+        if kind not in SOURCES:
+            problems.add(
+                (*loc, "type"),
+                f"unknown source type {kind!r}; known: {', '.join(SOURCES.names())}"
+                if kind is not None
+                else f"required key is missing (one of: {', '.join(SOURCES.names())})",
+            )
+            continue
+        model = SOURCES.get(kind).params_model
+        try:
+            result[name] = model.model_validate(body)
+        except ValidationError as exc:
+            problems.add_validation(loc, exc, model)
+    return result
+
+
+def _validate_rules(raw: list[Any], problems: _Problems) -> list[tuple[int, RuleParams]]:
+    """Validate each rule by its type's params model; returns (index in YAML, params) pairs."""
+    from bot.rules import RULES
+
+    result: list[tuple[int, RuleParams]] = []
+    for index, body in enumerate(raw):
+        loc: tuple[str | int, ...] = ("rules", index)
+        if not isinstance(body, dict):
+            problems.add(loc, f"expected a mapping with 'id' and 'type', got {_describe(body)}")
+            continue
+        kind = body.get("type")
+        if kind not in RULES:
+            problems.add(
+                (*loc, "type"),
+                f"unknown rule type {kind!r}; known: {', '.join(RULES.names())}"
+                if kind is not None
+                else f"required key is missing (one of: {', '.join(RULES.names())})",
+            )
+            continue
+        rule_class = RULES.get(kind)
+        model = rule_class.params_model
+        try:
+            params = model.model_validate(body)
+        except ValidationError as exc:
+            problems.add_validation(loc, exc, model)
+            continue
+        if params.template is not None:
+            allowed = RuleParams.common_template_fields | rule_class.template_fields
+            for message in template_problems(params.template, allowed):
+                problems.add((*loc, "template"), message)
+        result.append((index, params))
+    return result
+
+
+def template_problems(template: str, allowed: frozenset[str]) -> list[str]:
+    """Problems with a user message template: named fields only, and only known ones."""
+    import string
+
+    found: list[str] = []
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        return [f"invalid template: {exc}"]
+    for _, field, spec, conversion in parsed:
+        if field is None:
+            continue
+        if not field or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field):
+            found.append(
+                f"template field {{{field}}} is not allowed: use plain names such as "
+                f"{{value}} (no positions, attributes or indexes)"
+            )
+        elif field not in allowed:
+            close = difflib.get_close_matches(field, sorted(allowed), n=1)
+            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
+            found.append(
+                f"unknown template field {{{field}}}{hint}; available: "
+                + ", ".join(sorted(allowed))
+            )
+        elif conversion or (spec and "{" in spec):
+            found.append(
+                f"template field {{{field}}}: conversions and nested fields are not allowed"
+            )
+    return found
+
+
+def _check_references(
+    raw: _TopLevel,
+    symbols: dict[str, SymbolConfig],
+    sources: dict[str, SourceParams],
+    rules: list[tuple[int, RuleParams]],
+    problems: _Problems,
+) -> None:
+    from bot.calendars import CALENDARS
+
+    for symbol_id, spec in symbols.items():
+        for index, source_name in enumerate(spec.source):
+            if source_name not in raw.sources:
+                known = ", ".join(sorted(raw.sources)) or "none defined"
+                loc: tuple[str | int, ...] = ("symbols", symbol_id, "source")
+                if len(spec.source) > 1:
+                    loc = (*loc, index)
+                problems.add(loc, f"unknown source {source_name!r}; defined sources: {known}")
+        if spec.calendar not in CALENDARS:
+            problems.add(
+                ("symbols", symbol_id, "calendar"),
+                f"unknown calendar {spec.calendar!r}; known: {', '.join(CALENDARS)}",
+            )
+        for source_name in spec.source:
+            source = sources.get(source_name)
+            if source is None:
+                continue
+            from bot.sources import SOURCES
+
+            for message in SOURCES.get(source.type).symbol_problems(symbol_id, spec):
+                problems.add(("symbols", symbol_id), message)
+
+    chats = raw.telegram.chats
+    if raw.telegram.admin_chat is not None and raw.telegram.admin_chat not in chats:
+        problems.add(
+            ("telegram", "admin_chat"),
+            f"unknown chat {raw.telegram.admin_chat!r}; named chats: "
+            + (", ".join(chats) or "none"),
+        )
+    seen: dict[str, int] = {}
+    for raw_index, params in rules:
+        loc = ("rules", raw_index)
+        if params.id in seen:
+            problems.add(
+                (*loc, "id"), f"duplicate rule id {params.id!r} (also rules[{seen[params.id]}])"
+            )
+        else:
+            seen[params.id] = raw_index
+        for symbol in params.watched_symbols():
+            if symbol not in raw.symbols:
+                known = ", ".join(raw.symbols) or "none defined"
+                key = "symbol" if "symbol" in raw.rules[raw_index] else "symbols"
+                # raw.symbols: a symbol that failed its own validation still exists
+                problems.add((*loc, key), f"unknown symbol {symbol!r}; defined symbols: {known}")
+        for chat in params.chats or []:
+            if chat not in chats:
+                problems.add(
+                    (*loc, "chats"),
+                    f"unknown chat {chat!r}; named chats: {', '.join(chats) or 'none'}",
+                )

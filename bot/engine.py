@@ -1,0 +1,133 @@
+"""The engine: runs every rule over new observations and applies the options all rules share.
+
+It is pure — no I/O, no wall clock — so the live loop (``bot.worker``) and historical replays
+(``bot.backtest``) drive the very same code. Drivers own fetching, persisting and sending.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from bot.clock import Clock
+from bot.config import Config, RuleParams
+from bot.model import Alert, AlertDraft, History, Observation
+from bot.rules import RULES, Rule, RuleContext
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluationResult:
+    """New rule states (only those that changed) and the alerts to deliver, in time order."""
+
+    states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    alerts: list[Alert] = field(default_factory=list)
+    suppressed: list[Alert] = field(default_factory=list)  # held back by cooldown
+    errors: dict[str, str] = field(default_factory=dict)  # rule id → what went wrong
+
+
+def build_rules(config: Config) -> list[Rule[Any]]:
+    """Instantiate every configured rule through the registry."""
+    context = RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules)
+    return [RULES.get(params.type)(params, context) for params in config.rules]
+
+
+class Engine:
+    """Evaluates rules; state per rule is ``{"rule": <rule's own state>, "last_alert": iso}``."""
+
+    def __init__(self, rules: Sequence[Rule[Any]], context: RuleContext) -> None:
+        self.rules = list(rules)
+        self.context = context
+
+    @classmethod
+    def from_config(cls, config: Config) -> Engine:
+        return cls(
+            build_rules(config),
+            RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules),
+        )
+
+    def evaluate(
+        self,
+        observations: Sequence[Observation],
+        history: History,
+        states: Mapping[str, Mapping[str, Any]],
+        clock: Clock,
+    ) -> EvaluationResult:
+        """Run every enabled rule over the observations it wants.
+
+        ``states`` maps rule id → engine state from the previous call (missing: first run).
+        A rule that raises is logged and keeps its previous state; other rules go on.
+        """
+        result = EvaluationResult()
+        ordered = sorted(observations, key=lambda o: o.time)
+        for rule in self.rules:
+            params = rule.params
+            if not params.enabled:
+                continue
+            wanted = [o for o in ordered if rule.wants(o) and not self._expired(params, o.time)]
+            if not wanted:
+                continue
+            previous = states.get(rule.id) or {}
+            try:
+                rule_state, drafts = rule.evaluate(wanted, history, previous.get("rule"), clock)
+            except Exception as exc:  # a broken rule must not stop the others
+                log.exception("rule %s failed on %d observations", rule.id, len(wanted))
+                result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
+                continue
+            last_alert = previous.get("last_alert")
+            for draft in drafts:
+                alert = self._alert(rule, draft)
+                if self._cooling_down(params, last_alert, draft.time):
+                    log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
+                    result.suppressed.append(alert)
+                    continue
+                last_alert = draft.time.isoformat()
+                result.alerts.append(alert)
+            result.states[rule.id] = {"rule": rule_state, "last_alert": last_alert}
+        result.alerts.sort(key=lambda a: a.time)
+        return result
+
+    def _expired(self, params: RuleParams, moment: datetime) -> bool:
+        return params.expires is not None and moment.astimezone(self.context.tz).date() > (
+            params.expires
+        )
+
+    @staticmethod
+    def _cooling_down(params: RuleParams, last_alert: str | None, moment: datetime) -> bool:
+        if params.cooldown is None or last_alert is None:
+            return False
+        return moment - datetime.fromisoformat(last_alert) < params.cooldown
+
+    def _alert(self, rule: Rule[Any], draft: AlertDraft) -> Alert:
+        params = rule.params
+        text = draft.text
+        if params.template is not None:
+            fields = {
+                "rule": params.id,
+                "symbol": draft.symbol,
+                "name": self.context.name(draft.symbol),
+                "value": draft.value,
+                "time": draft.time.astimezone(self.context.tz).strftime("%Y-%m-%d %H:%M %Z"),
+                "message": draft.text,
+                **draft.fields,
+            }
+            # Fields were checked against the rule type's list when the config was loaded.
+            text = params.template.format_map(fields)
+        quiet = params.quiet_hours is not None and params.quiet_hours.contains(
+            draft.time.astimezone(self.context.tz).time()
+        )
+        return Alert(
+            id=f"{params.id}:{draft.key}",
+            rule_id=params.id,
+            rule_type=rule.type_name,
+            symbol=draft.symbol,
+            time=draft.time,
+            value=draft.value,
+            text=text,
+            silent=params.silent or quiet,
+            chats=tuple(params.chats or ()),
+        )

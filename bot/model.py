@@ -1,0 +1,196 @@
+"""Plain data passed between modules: observations in, alerts out, daily history alongside."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal
+
+ObservationKind = Literal["price", "close", "rate", "tick"]
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """One value of one symbol at one time, as a source delivered it.
+
+    ``kind``: ``price`` an intraday print; ``close`` a *final* daily close for ``session``;
+    ``rate`` a published rate observation (``fields`` holds e.g. ``lower``/``upper``);
+    ``tick`` no data, just "the clock reached ``time``" (symbol ``"*"``), for scheduled rules
+    such as ``digest``. ``time`` is timezone-aware UTC.
+    """
+
+    symbol: str
+    time: datetime
+    value: float
+    kind: ObservationKind = "price"
+    session: date | None = None
+    fields: Mapping[str, float] | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDraft:
+    """What a rule says happened. The engine turns it into an :class:`Alert`.
+
+    ``key`` makes the alert id deterministic: the engine uses ``f"{rule_id}:{key}"``, so the same
+    event seen twice (a re-poll, a restart, a second replica) is the same alert.
+    ``fields`` are the values a user ``template`` may use; ``text`` is the default message.
+    """
+
+    key: str
+    symbol: str
+    time: datetime
+    value: float
+    text: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """A message to deliver, with a deterministic id (``rule_id:event_key``)."""
+
+    id: str
+    rule_id: str
+    rule_type: str
+    symbol: str
+    time: datetime
+    value: float
+    text: str
+    silent: bool = False
+    chats: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule_id": self.rule_id,
+            "rule_type": self.rule_type,
+            "symbol": self.symbol,
+            "time": self.time.isoformat(),
+            "value": self.value,
+            "text": self.text,
+            "silent": self.silent,
+            "chats": list(self.chats),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Alert:
+        return cls(
+            id=data["id"],
+            rule_id=data["rule_id"],
+            rule_type=data["rule_type"],
+            symbol=data["symbol"],
+            time=datetime.fromisoformat(data["time"]),
+            value=float(data["value"]),
+            text=data["text"],
+            silent=bool(data.get("silent", False)),
+            chats=tuple(data.get("chats", ())),
+        )
+
+
+class DailySeries:
+    """Daily values of one symbol in date order: ``close`` plus optional extra columns.
+
+    Lookups are by bisection on plain lists, which keeps per-observation rule code fast in
+    backtests (no pandas indexing in the hot loop). ``to_frame``/``from_frame`` convert to pandas.
+    """
+
+    __slots__ = ("_ordinals", "columns", "dates", "values")
+
+    def __init__(
+        self,
+        dates: Sequence[date] = (),
+        values: Sequence[float] = (),
+        columns: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        if len(dates) != len(values):
+            raise ValueError("dates and values differ in length")
+        self.dates: list[date] = list(dates)
+        self.values: list[float] = [float(v) for v in values]
+        self.columns: dict[str, list[float]] = {k: list(v) for k, v in (columns or {}).items()}
+        self._ordinals: list[int] = [d.toordinal() for d in self.dates]
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def index_on_or_before(self, day: date) -> int:
+        """Index of the last row dated ``day`` or earlier; -1 if none."""
+        return bisect.bisect_right(self._ordinals, day.toordinal()) - 1
+
+    def index_before(self, day: date) -> int:
+        """Index of the last row dated strictly before ``day``; -1 if none."""
+        return bisect.bisect_left(self._ordinals, day.toordinal()) - 1
+
+    def value_on_or_before(self, day: date) -> tuple[date, float] | None:
+        i = self.index_on_or_before(day)
+        return (self.dates[i], self.values[i]) if i >= 0 else None
+
+    def last(self) -> tuple[date, float] | None:
+        return (self.dates[-1], self.values[-1]) if self.dates else None
+
+    def append(self, day: date, value: float, **extra: float) -> None:
+        """Add or replace the row for ``day`` (rows must arrive in date order)."""
+        if self.dates and day < self.dates[-1]:
+            raise ValueError(f"row {day} is older than the last row {self.dates[-1]}")
+        if self.dates and day == self.dates[-1]:
+            self.values[-1] = float(value)
+            for key, v in extra.items():
+                self.columns.setdefault(key, [float("nan")] * len(self.dates))[-1] = float(v)
+            return
+        self.dates.append(day)
+        self._ordinals.append(day.toordinal())
+        self.values.append(float(value))
+        for key in set(self.columns) | set(extra):
+            self.columns.setdefault(key, [float("nan")] * (len(self.dates) - 1)).append(
+                float(extra.get(key, float("nan")))
+            )
+
+    def until(self, day: date) -> DailySeries:
+        """A copy holding the rows dated ``day`` or earlier."""
+        n = self.index_on_or_before(day) + 1
+        return DailySeries(
+            self.dates[:n], self.values[:n], {k: v[:n] for k, v in self.columns.items()}
+        )
+
+    def to_frame(self) -> Any:
+        import pandas as pd
+
+        frame = pd.DataFrame({"close": self.values, **self.columns}, index=pd.Index(self.dates))
+        frame.index.name = "date"
+        return frame
+
+    @classmethod
+    def from_frame(cls, frame: Any, value_column: str = "close") -> DailySeries:
+        """From a pandas frame indexed by date (or Timestamp) with a ``close`` column."""
+        frame = frame.sort_index()
+        dates = [d.date() if hasattr(d, "date") else d for d in frame.index]
+        extra = {
+            str(c): [float(x) for x in frame[c].tolist()]
+            for c in frame.columns
+            if c != value_column
+        }
+        return cls(dates, [float(x) for x in frame[value_column].tolist()], extra)
+
+
+class History:
+    """Daily series per symbol id. Rules read it; drivers (live, backtest) fill it."""
+
+    def __init__(self, series: Mapping[str, DailySeries] | None = None) -> None:
+        self._series: dict[str, DailySeries] = dict(series or {})
+
+    def get(self, symbol: str) -> DailySeries:
+        """The symbol's series (empty if none was loaded)."""
+        series = self._series.get(symbol)
+        if series is None:
+            series = self._series[symbol] = DailySeries()
+        return series
+
+    def set(self, symbol: str, series: DailySeries) -> None:
+        self._series[symbol] = series
+
+    def symbols(self) -> Iterable[str]:
+        return self._series.keys()
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self._series

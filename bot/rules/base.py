@@ -1,0 +1,95 @@
+"""The rule contract: a pure function of (observations, history, state, clock) → alerts.
+
+A rule type is one module in ``bot/rules/`` that subclasses :class:`Rule`, declares its
+``params_model`` (a :class:`~bot.config.RuleParams` subclass) and registers itself with
+``@RULES.register("name")``. The engine (``bot.engine``) applies the options every rule shares
+(enabled, expires, cooldown, quiet_hours, silent, template, chats); a rule only decides *what*
+happened.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, TypeVar
+from zoneinfo import ZoneInfo
+
+from bot.clock import Clock
+from bot.config import RuleParams, SymbolConfig
+from bot.model import AlertDraft, History, Observation
+from bot.registry import Registry
+
+P = TypeVar("P", bound=RuleParams)
+
+RuleState = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Static facts a rule may use to word its messages and find related config."""
+
+    tz: ZoneInfo
+    symbols: Mapping[str, SymbolConfig] = field(default_factory=dict)
+    all_rules: Sequence[RuleParams] = ()
+
+    def name(self, symbol_id: str) -> str:
+        spec = self.symbols.get(symbol_id)
+        return (spec.name if spec is not None and spec.name else None) or symbol_id
+
+
+class Rule(ABC, Generic[P]):
+    """Base class of every rule type."""
+
+    type_name: ClassVar[str] = ""
+    params_model: ClassVar[type[RuleParams]] = RuleParams
+    #: names a user ``template`` may use in addition to RuleParams.common_template_fields
+    template_fields: ClassVar[frozenset[str]] = frozenset()
+    #: observation kinds the rule wants to see (see bot.model.Observation)
+    observation_kinds: ClassVar[frozenset[str]] = frozenset({"price", "close"})
+
+    def __init__(self, params: P, context: RuleContext) -> None:
+        self.params = params
+        self.context = context
+
+    @property
+    def id(self) -> str:
+        return self.params.id
+
+    def symbols(self) -> list[str]:
+        """Symbol ids whose observations this rule reads."""
+        return self.params.watched_symbols()
+
+    def history_days(self) -> int | None:
+        """Days of daily history the rule needs before its first live observation.
+
+        0: none; ``None``: all available (e.g. the all-time record).
+        """
+        return 0
+
+    def wants(self, observation: Observation) -> bool:
+        """Whether ``observation`` is input to this rule."""
+        if observation.kind not in self.observation_kinds:
+            return False
+        return observation.kind == "tick" or observation.symbol in self.symbols()
+
+    @abstractmethod
+    def evaluate(
+        self,
+        observations: Sequence[Observation],
+        history: History,
+        state: Mapping[str, Any] | None,
+        clock: Clock,
+    ) -> tuple[RuleState, list[AlertDraft]]:
+        """Evaluate new ``observations`` (time-ordered, all wanted by this rule).
+
+        ``state`` is what the previous call returned (``None`` the very first time: seed it from
+        ``history`` so a first run never fires just because no state existed). ``history`` holds
+        every final daily close up to and including those in ``observations``; look only at rows
+        dated before the observation being evaluated (no look-ahead: the same code replays
+        history in backtests). Must not do I/O or read the wall clock; must not mutate ``state``.
+        Returns the new JSON-serialisable state and the alerts, in time order.
+        """
+
+
+RULES: Registry[Rule[Any]] = Registry("rule type")

@@ -1,0 +1,89 @@
+"""The state store contract: rule state, the alert outbox, history cache, small key/values.
+
+Backends (SQLite, PostgreSQL) implement :class:`Store`; the same contract tests run against
+both. The outbox holds one row per (alert id, chat name); alert ids are unique, so writing the
+same alert twice is a no-op. Rule states and new outbox rows are written in one transaction.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.model import Alert, DailySeries
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One outbox row: an alert to be delivered to one named chat."""
+
+    alert: Alert
+    chat: str
+    attempts: int = 0
+
+
+class Store(ABC):
+    """Persistent state. Methods are synchronous and each is one transaction."""
+
+    @abstractmethod
+    def migrate(self) -> None:
+        """Create or upgrade the schema; idempotent."""
+
+    @abstractmethod
+    def load_states(self) -> dict[str, dict[str, Any]]:
+        """Rule id → engine state."""
+
+    @abstractmethod
+    def commit(
+        self,
+        states: Mapping[str, Mapping[str, Any]],
+        deliveries: Sequence[tuple[Alert, Sequence[str]]],
+        now: datetime,
+    ) -> list[str]:
+        """In one transaction: upsert rule states; insert each alert with one outbox row per
+        chat unless an alert with that id exists. Returns the ids that were new."""
+
+    @abstractmethod
+    def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
+        """Take up to ``limit`` due, pending deliveries nobody else holds a live lease on."""
+
+    @abstractmethod
+    def mark_sent(
+        self, alert_id: str, chat: str, now: datetime, message_ids: Sequence[int]
+    ) -> None:
+        """The chat got the message (Telegram answered ok)."""
+
+    @abstractmethod
+    def mark_failed(self, alert_id: str, chat: str, now: datetime, error: str) -> None:
+        """Give up on this delivery (permanent failure)."""
+
+    @abstractmethod
+    def retry_later(self, alert_id: str, chat: str, not_before: datetime, error: str) -> None:
+        """Count an attempt, release the lease, and make the row due again at ``not_before``."""
+
+    @abstractmethod
+    def deliveries(self, status: str | None = None) -> list[tuple[Delivery, str]]:
+        """Every outbox row with its status (pending, sent, failed), oldest first."""
+
+    @abstractmethod
+    def get_value(self, key: str) -> Any | None:
+        """A small JSON value stored under ``key`` (chat migrations, notices sent...)."""
+
+    @abstractmethod
+    def set_value(self, key: str, value: Any) -> None:
+        """Store a small JSON value."""
+
+    @abstractmethod
+    def load_history(self, symbol: str) -> DailySeries | None:
+        """The cached daily series of a symbol."""
+
+    @abstractmethod
+    def save_history(self, symbol: str, series: DailySeries) -> None:
+        """Replace the cached daily series of a symbol."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Close connections."""
