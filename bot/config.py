@@ -571,6 +571,10 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
         line = mark.line + 1 if mark else None
         column = f" (column {mark.column + 1})" if mark else ""
         what = exc.problem or exc.context or "syntax error"
+        started = exc.context_mark
+        if exc.problem and exc.context and started and mark and started.line != mark.line:
+            # PyYAML notices an unclosed bracket or quote lines later; say where it began.
+            column = f"{column[:-1]}; {exc.context} that starts at line {started.line + 1})"
         raise ConfigError(
             [ConfigProblem(file, line, "", f"invalid YAML: {what}{column}")]
         ) from None
