@@ -1,0 +1,189 @@
+"""Command line: ``python -m bot run | check | backtest``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+from bot.config import (
+    Config,
+    ConfigError,
+    format_duration,
+    load_config,
+    parse_config,
+    redact_url,
+)
+from bot.errors import BotError, redact
+
+log = logging.getLogger("bot")
+
+DEFAULT_CONFIG = "config.yaml"
+EMBEDDED_CONFIG = "<embedded default config>"
+
+
+def config_path(arg: str | None) -> str:
+    """``--config``, else ``$BOT_CONFIG``, else ``./config.yaml``."""
+    return arg or os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG
+
+
+def read_config(arg: str | None) -> Config:
+    """Load the config; fall back to the embedded default when no path was asked for and
+    ``./config.yaml`` does not exist (so a fresh install runs with no files at all)."""
+    path = config_path(arg)
+    if arg is None and "BOT_CONFIG" not in os.environ and not Path(path).exists():
+        text = resources.files("bot").joinpath("default_config.yaml").read_text("utf-8")
+        log.info("no %s here: using the embedded default config", DEFAULT_CONFIG)
+        return parse_config(text, EMBEDDED_CONFIG, os.environ)
+    return load_config(path)
+
+
+def _add_config_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help=f"config file (default: $BOT_CONFIG or ./{DEFAULT_CONFIG})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand."""
+    from bot import backtest
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bot", description="Index Alert Bot: Telegram alerts for market levels."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the worker (poll, evaluate, notify)")
+    _add_config_arg(run)
+    run.add_argument("--once", action="store_true", help="run one cycle and exit")
+    run.add_argument(
+        "--demo",
+        action="store_true",
+        help="run the rules against a simulated market on a fast clock (no token, no network)",
+    )
+    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    run.set_defaults(handler=cmd_run)
+
+    check = sub.add_parser("check", help="validate the config and print a summary")
+    _add_config_arg(check)
+    check.set_defaults(handler=cmd_check)
+
+    backtest.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except BotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """``run``: the worker, one cycle of it, or the demo."""
+    from bot.logs import setup_logging
+
+    setup_logging(args.log_level)
+    config = read_config(args.config)
+    if args.demo:
+        from bot.demo import run_demo
+
+        return asyncio.run(run_demo(config))
+    from bot.app import build_worker
+
+    worker = build_worker(config)
+    if args.once:
+        return asyncio.run(_run_once(worker))
+    from bot.scheduler import run_forever
+
+    return asyncio.run(run_forever(worker))
+
+
+async def _run_once(worker: object) -> int:
+    from bot.worker import Worker
+
+    assert isinstance(worker, Worker)
+    await worker.start()
+    try:
+        report = await worker.poll_once()
+    finally:
+        await worker.stop()
+    log.info(
+        "one cycle: polled %s; %d alerts (%d new), %d delivered, %d pending; %d errors",
+        ",".join(report.polled) or "nothing (markets closed)",
+        len(report.alerts),
+        len(report.new_alert_ids),
+        report.delivered,
+        report.pending,
+        len(report.errors),
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """``check``: validate and print a one-screen summary (secrets redacted)."""
+    config = read_config(args.config)
+    print(summarize(config))
+    return 0
+
+
+def summarize(config: Config) -> str:
+    """A one-screen description of a valid config. Never shows a secret."""
+    lines = [f"{config.path}: OK", f"timezone: {config.timezone}"]
+    telegram = config.telegram
+    if telegram.enabled:
+        lines.append(f"telegram: on, token <redacted>, {telegram.base_url}")
+    else:
+        lines.append("telegram: off (no token) - alerts are printed to the console")
+    for name, chat in telegram.chats.items():
+        admin = " (admin)" if name == telegram.admin_chat else ""
+        lines.append(f"  chat {name}: {chat if chat is not None else '(not set)'}{admin}")
+    lines.append(f"state: {redact_url(config.state.url)}")
+    poll = config.poll
+    lines.append(
+        f"poll: every {format_duration(poll.every)}, {format_duration(poll.after_close)} "
+        f"after the close, closes final after {format_duration(poll.settle)}"
+    )
+    lines.append(f"sources ({len(config.sources)}):")
+    for name, source in config.sources.items():
+        lines.append(f"  {name}: {source.type} {source.base_url or '(default URL)'}")
+    lines.append(f"symbols ({len(config.symbols)}):")
+    for symbol_id, spec in config.symbols.items():
+        what = spec.ticker or (spec.series if isinstance(spec.series, str) else None)
+        if isinstance(spec.series, dict):
+            what = "+".join(spec.series.values())
+        lines.append(
+            f"  {symbol_id}: {what or spec.file or symbol_id} ({spec.name or symbol_id}) "
+            f"via {' -> '.join(spec.source)}, calendar {spec.calendar}"
+        )
+    lines.append(f"rules ({len(config.rules)}):")
+    common = {"id", "type", "enabled", "template"}
+    for params in config.rules:
+        options = params.model_dump(mode="json", exclude_defaults=True, exclude=common)
+        shown = " ".join(f"{k}={_short(v)}" for k, v in options.items())
+        state = "" if params.enabled else " [disabled]"
+        lines.append(f"  {params.id}: {params.type} {shown}{state}")
+    return redact("\n".join(lines))
+
+
+def _short(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ",".join(str(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{k}:{v}" for k, v in value.items()) + "}"
+    return str(value)

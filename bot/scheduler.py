@@ -1,0 +1,106 @@
+"""The long-running loop: APScheduler's AsyncIOScheduler driving :class:`bot.worker.Worker`.
+
+One asyncio loop is shared by the scheduler, python-telegram-bot and the sender. The poll job
+coalesces missed runs, never runs twice at once (``max_instances=1``) and tolerates a late start
+up to ``poll.misfire_grace``. After each poll the job's next run is pushed to the next moment
+any market needs polling, so the bot sleeps through nights, weekends and holidays.
+SIGTERM/SIGINT stop the loop cleanly: the current cycle finishes, in-flight deliveries finish
+or stay queued, state is flushed, exit code 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.worker import Worker
+
+log = logging.getLogger(__name__)
+
+POLL_JOB = "poll"
+HISTORY_JOB = "history"
+
+
+def build_scheduler(worker: Worker) -> AsyncIOScheduler:
+    """An AsyncIOScheduler with the poll and daily history jobs (not started)."""
+    poll = worker.config.poll
+    scheduler = AsyncIOScheduler(
+        timezone=UTC,
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": max(1, int(poll.misfire_grace.total_seconds())),
+        },
+    )
+
+    async def poll_job() -> None:
+        try:
+            report = await worker.poll_once()
+            log.info(
+                "cycle: polled %s, %d alerts (%d new), %d delivered, %d pending, %d errors",
+                ",".join(report.polled) or "nothing (markets closed)",
+                len(report.alerts),
+                len(report.new_alert_ids),
+                report.delivered,
+                report.pending,
+                len(report.errors),
+            )
+        except Exception:  # a bug in one cycle must not kill the worker
+            log.exception("poll cycle failed")
+        _sleep_until_next_session(scheduler, worker)
+
+    scheduler.add_job(
+        poll_job,
+        IntervalTrigger(seconds=poll.every.total_seconds(), timezone=UTC),
+        id=POLL_JOB,
+        next_run_time=datetime.now(UTC),
+    )
+    scheduler.add_job(
+        worker.refresh_history,
+        IntervalTrigger(days=1, timezone=UTC),
+        id=HISTORY_JOB,
+    )
+    return scheduler
+
+
+def _sleep_until_next_session(scheduler: AsyncIOScheduler, worker: Worker) -> None:
+    """Skip the interval runs that would find every market closed."""
+    now = worker.clock.now()
+    wake = worker.next_wake(now)
+    if wake - now > worker.config.poll.every + timedelta(seconds=1):
+        job = scheduler.get_job(POLL_JOB)
+        if job is not None:
+            job.modify(next_run_time=wake)
+            log.info("all markets closed; next poll at %s", wake.isoformat())
+
+
+async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
+    """Start the worker and scheduler; return 0 after SIGTERM/SIGINT (or ``stop`` being set)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        # add_signal_handler fails outside the main thread (tests drive ``stop`` instead)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, _on_signal, stop, signum)
+    await worker.start()
+    scheduler = build_scheduler(worker)
+    scheduler.start()
+    try:
+        await stop.wait()
+    finally:
+        log.info("stopping: finishing the current cycle and in-flight deliveries")
+        scheduler.shutdown(wait=False)
+        await worker.idle()  # let a running cycle finish its transaction
+        await worker.stop()
+    return 0
+
+
+def _on_signal(stop: asyncio.Event, signum: int) -> None:
+    log.info("received %s", signal.Signals(signum).name)
+    stop.set()

@@ -1,0 +1,116 @@
+"""``simulated``: a seeded random-walk market for ``run --demo`` (no network).
+
+Prices are a deterministic function of (seed, ticker, hour), so a demo run is repeatable and
+intraday prints agree with daily closes. Before ``start`` the walk is history (drift-free);
+from ``start`` on it drifts upward so the shipped rules (record close, 2,500) fire within a few
+simulated days. Symbols with ``series`` are a Fed target range that is cut once after ``cut_after``.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from typing import ClassVar
+
+from bot.config import Duration, SourceParams, SymbolConfig
+from bot.model import DailySeries, Observation
+from bot.sources.base import SOURCES, Source
+
+# Where each well-known ticker starts, close below its record so the demo shows the approach.
+START_PRICES = {"^RUT": 2405.0, "RTY=F": 2412.0, "^GSPC": 6600.0, "^IXIC": 22400.0}
+HOUR = timedelta(hours=1)
+
+
+class SimulatedParams(SourceParams):
+    """Options of the simulated market."""
+
+    seed: int = 2021
+    start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
+    drift: float = 0.0006  # per simulated hour, from ``start`` on
+    volatility: float = 0.0015  # per simulated hour
+    history_days: int = 400
+    cut_after: Duration = timedelta(days=3)
+
+
+@SOURCES.register("simulated")
+class SimulatedSource(Source):
+    """A deterministic random-walk market."""
+
+    type_name: ClassVar[str] = "simulated"
+    params_model: ClassVar[type[SourceParams]] = SimulatedParams
+
+    def __init__(self, name: str, params: SourceParams, clock: object) -> None:
+        super().__init__(name, params, clock)  # type: ignore[arg-type]
+        assert isinstance(params, SimulatedParams)
+        self.sim = params
+        self._paths: dict[str, list[float]] = {}
+        self._rngs: dict[str, random.Random] = {}
+
+    def _path(self, ticker: str, hours: int) -> list[float]:
+        """Hourly prices from ``start - history_days``, extended to at least ``hours`` steps."""
+        path = self._paths.setdefault(ticker, [1.0])
+        rng = self._rngs.setdefault(ticker, random.Random(f"{self.sim.seed}:{ticker}"))
+        history_hours = self.sim.history_days * 24
+        while len(path) <= hours:
+            drift = self.sim.drift if len(path) >= history_hours else 0.0
+            path.append(path[-1] * math.exp(drift + rng.gauss(0.0, self.sim.volatility)))
+        return path
+
+    def _price_at(self, ticker: str, moment: datetime) -> float:
+        origin = self.sim.start - timedelta(days=self.sim.history_days)
+        hours = max(0, int((moment - origin) / HOUR))
+        # History is anchored so that the walk reaches START_PRICES at ``start``.
+        path = self._path(ticker, max(hours, self.sim.history_days * 24))
+        anchor = START_PRICES.get(ticker, 100.0) / path[self.sim.history_days * 24]
+        return round(path[hours] * anchor, 2)
+
+    def _fed_range(self, moment: datetime) -> tuple[float, float]:
+        if moment >= self.sim.start + self.sim.cut_after:
+            return 4.00, 4.25
+        return 4.25, 4.50
+
+    def fetch_latest(self, symbol_id: str, spec: SymbolConfig) -> Observation:
+        now = self.clock.now()
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        if spec.series is not None:
+            lower, upper = self._fed_range(hour)
+            return Observation(
+                symbol=symbol_id,
+                time=datetime.combine(hour.date(), time(), UTC),
+                value=upper,
+                kind="rate",
+                session=hour.date(),
+                fields={"lower": lower, "upper": upper},
+                source=self.name,
+            )
+        ticker = spec.ticker_for(self.name, symbol_id)
+        return Observation(
+            symbol=symbol_id,
+            time=hour,
+            value=self._price_at(ticker, hour),
+            kind="price",
+            source=self.name,
+        )
+
+    def fetch_daily(
+        self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
+    ) -> DailySeries:
+        today = self.clock.now().date()
+        first = max(
+            start or date.min, (self.sim.start - timedelta(days=self.sim.history_days)).date()
+        )
+        last = min(end or today, today)
+        series = DailySeries()
+        day = first
+        while day <= last:
+            close_time = datetime.combine(day, time(23), UTC)
+            if spec.series is not None:
+                lower, upper = self._fed_range(close_time)
+                series.append(day, upper, lower=lower, upper=upper)
+            else:
+                series.append(
+                    day, self._price_at(spec.ticker_for(self.name, symbol_id), close_time)
+                )
+            day += timedelta(days=1)
+        return series
