@@ -17,8 +17,11 @@ from bot.config import Duration, SourceParams, SymbolConfig
 from bot.model import DailySeries, Observation
 from bot.sources.base import SOURCES, Source
 
-# Where each well-known ticker starts, close below its record so the demo shows the approach.
+# Where each well-known ticker starts, a little below its record so the demo shows the approach.
 START_PRICES = {"^RUT": 2405.0, "RTY=F": 2412.0, "^GSPC": 6600.0, "^IXIC": 22400.0}
+# History never goes above start × this: the record is 1.6% away when the demo starts
+# (for ^RUT: 2,443.48, about where the real 2021 record of 2,442.74 was).
+RECORD_HEADROOM = 1.016
 HOUR = timedelta(hours=1)
 
 
@@ -27,8 +30,8 @@ class SimulatedParams(SourceParams):
 
     seed: int = 2021
     start: datetime = datetime(2026, 1, 5, tzinfo=UTC)
-    drift: float = 0.0006  # per simulated hour, from ``start`` on
-    volatility: float = 0.0015  # per simulated hour
+    drift: float = 0.0002  # per simulated hour, from ``start`` on (about +0.5% a day)
+    volatility: float = 0.001  # per simulated hour
     history_days: int = 400
     cut_after: Duration = timedelta(days=3)
 
@@ -62,8 +65,12 @@ class SimulatedSource(Source):
         hours = max(0, int((moment - origin) / HOUR))
         # History is anchored so that the walk reaches START_PRICES at ``start``.
         path = self._path(ticker, max(hours, self.sim.history_days * 24))
-        anchor = START_PRICES.get(ticker, 100.0) / path[self.sim.history_days * 24]
-        return round(path[hours] * anchor, 2)
+        start_price = START_PRICES.get(ticker, 100.0)
+        price = path[hours] * start_price / path[self.sim.history_days * 24]
+        cap = start_price * RECORD_HEADROOM
+        if moment < self.sim.start and price > cap:
+            price = cap * cap / price  # reflect the walk below the cap: the record stays ahead
+        return round(price, 2)
 
     def _fed_range(self, moment: datetime) -> tuple[float, float]:
         if moment >= self.sim.start + self.sim.cut_after:
