@@ -1,0 +1,335 @@
+"""The one HTTP helper every HTTP source uses: session, timeouts, retries, 429 cool-down, HTML.
+
+Why not ``urllib3.util.Retry`` mounted on the session: it sleeps with :func:`time.sleep`
+(tests must inject the sleep), it cannot put a whole source into a cool-down that later polls
+respect, and it cannot tell an HTML error page served with HTTP 200 from data. The loop here is
+short and does exactly those three things; requests/urllib3 still do all the HTTP.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import ClassVar
+
+import requests
+from pydantic import Field
+from requests.adapters import HTTPAdapter
+
+from bot.clock import Clock
+from bot.config import Duration, SourceParams
+from bot.errors import SourceError
+from bot.sources.base import USER_AGENT, Source
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], None]
+
+# A Retry-After beyond this is treated as this: a typo'd header must not silence a source for
+# weeks. One day is long enough for Stooq's daily hit limit.
+MAX_COOLDOWN = timedelta(days=1)
+# urllib3 keeps this many connections per host; the poller never runs more than 32 threads.
+POOL_SIZE = 32
+
+
+class HttpSourceParams(SourceParams):
+    """Options of every HTTP source (``sources.<name>:`` in YAML)."""
+
+    attempts: int = Field(default=3, ge=1, le=10)
+    """Tries per fetch on timeouts, connection errors and HTTP 5xx (1 = no retry)."""
+    backoff: Duration = timedelta(seconds=1)
+    """First retry delay; doubles per retry, with jitter."""
+    max_backoff: Duration = timedelta(seconds=30)
+    """Upper bound of one retry delay."""
+    cooldown: Duration = timedelta(minutes=15)
+    """How long the source pauses after HTTP 429 when the server sends no Retry-After."""
+
+
+def looks_like_html(text: str, content_type: str = "") -> bool:
+    """Whether a body is an HTML page (an error page, a captcha) rather than JSON or CSV."""
+    if "html" in content_type.lower():
+        return True
+    # JSON starts with { or [, CSV with a header word; anything starting with a tag is a page.
+    return text.lstrip()[:1] == "<"
+
+
+_TITLE_RE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+
+
+def html_title(text: str) -> str | None:
+    """The ``<title>`` of an HTML page, shortened, for error messages."""
+    match = _TITLE_RE.search(text[:4096])
+    if not match:
+        return None
+    title = " ".join(match.group(1).split())
+    return title[:80] or None
+
+
+def build_url(url: str, params: Mapping[str, str] | None = None) -> str:
+    """``url`` with ``params`` encoded into its query string, as requests will send it."""
+    return requests.Request("GET", url, params=dict(params or {})).prepare().url or url
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+class HttpClient:
+    """GETs for one source, with retries, back-off and a per-source 429 cool-down.
+
+    Thread-safe: the poller calls one source from several threads at once. The shared
+    ``requests.Session`` pools connections (urllib3's pool is thread-safe); the cool-down is
+    guarded by a lock.
+    """
+
+    def __init__(
+        self,
+        source_name: str,
+        params: HttpSourceParams,
+        clock: Clock,
+        *,
+        sleep: Sleep = time.sleep,
+        jitter: Callable[[], float] = random.random,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.source_name = source_name
+        self.params = params
+        self.clock = clock
+        self.sleep = sleep
+        self.jitter = jitter
+        self.session = session or requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self._lock = threading.Lock()
+        self._cooldown_until: datetime | None = None
+
+    # -- cool-down -------------------------------------------------------------------------
+
+    @property
+    def cooldown_until(self) -> datetime | None:
+        """End of the current cool-down (UTC), or ``None`` when the source may be asked."""
+        with self._lock:
+            until = self._cooldown_until
+        return until if until is not None and self.clock.now() < until else None
+
+    def enter_cooldown(self, seconds: float | None, *, reason: str) -> datetime:
+        """Pause the source for ``seconds`` (default: ``params.cooldown``); returns the end."""
+        delay = timedelta(seconds=seconds) if seconds is not None else self.params.cooldown
+        delay = min(max(delay, timedelta(0)), MAX_COOLDOWN)
+        until = self.clock.now() + delay
+        with self._lock:
+            # Several threads may hit 429 at once; keep the latest end, never shorten it.
+            if self._cooldown_until is None or until > self._cooldown_until:
+                self._cooldown_until = until
+            until = self._cooldown_until
+        log.warning(
+            "source %s: %s; cooling down until %s (no requests until then)",
+            self.source_name,
+            reason,
+            until.isoformat(timespec="seconds"),
+        )
+        return until
+
+    def _check_cooldown(self, symbol: str | None, url: str) -> None:
+        until = self.cooldown_until
+        if until is not None:
+            remaining = (until - self.clock.now()).total_seconds()
+            raise SourceError(
+                f"source {self.source_name} is cooling down after a rate limit until "
+                f"{until.isoformat(timespec='seconds')}; no request sent",
+                symbol=symbol,
+                url=url,
+                retryable=True,
+                status=429,
+                retry_after=remaining,
+            )
+
+    # -- requests --------------------------------------------------------------------------
+
+    def backoff_delay(self, retry: int) -> float:
+        """Delay before retry number ``retry`` (1-based): exponential with "equal jitter"
+        (half fixed, half random) so parallel clients do not retry in lock-step."""
+        base = self.params.backoff.total_seconds() * (2 ** (retry - 1))
+        capped = min(base, self.params.max_backoff.total_seconds())
+        return capped / 2 + self.jitter() * capped / 2
+
+    def get(
+        self,
+        url: str,
+        *,
+        symbol: str | None,
+        params: Mapping[str, str] | None = None,
+        error_detail: Callable[[str], str | None] | None = None,
+    ) -> str:
+        """GET ``url`` and return the body as text; every failure is a :class:`SourceError`.
+
+        Retries (``params.attempts``) timeouts, connection errors and HTTP 5xx with back-off.
+        HTTP 429 starts a cool-down (``Retry-After`` or ``params.cooldown``) during which every
+        call fails at once without a request. An HTML body is an error whatever the status.
+        ``error_detail`` may extract a readable reason from a 4xx body (e.g. Yahoo's JSON).
+        """
+        full_url = build_url(url, params)
+        self._check_cooldown(symbol, full_url)
+        attempts = self.params.attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._attempt(full_url, symbol, error_detail)
+            except SourceError as exc:
+                transient = exc.retryable and exc.status != 429
+                if not transient or attempt == attempts:
+                    if transient and attempts > 1:
+                        raise SourceError(
+                            f"{_strip_prefix(exc)} (gave up after {attempts} attempts)",
+                            symbol=symbol,
+                            url=full_url,
+                            retryable=True,
+                            status=exc.status,
+                        ) from exc
+                    raise
+                delay = self.backoff_delay(attempt)
+                log.info(
+                    "source %s: %s; retry %d/%d in %.2fs",
+                    self.source_name,
+                    exc,
+                    attempt,
+                    attempts - 1,
+                    delay,
+                )
+                self.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _attempt(
+        self,
+        url: str,
+        symbol: str | None,
+        error_detail: Callable[[str], str | None] | None,
+    ) -> str:
+        timeout = self.params.timeout.total_seconds()
+        try:
+            response = self.session.get(url, timeout=(timeout, timeout))
+        except requests.Timeout:
+            raise SourceError(
+                f"timed out after {timeout:g}s", symbol=symbol, url=url, retryable=True
+            ) from None
+        except requests.ConnectionError as exc:
+            raise SourceError(
+                f"connection failed: {_short_reason(exc)}", symbol=symbol, url=url, retryable=True
+            ) from None
+        except requests.RequestException as exc:
+            raise SourceError(
+                f"request failed: {_short_reason(exc)}", symbol=symbol, url=url
+            ) from None
+
+        status = response.status_code
+        # Decode explicitly: letting requests guess the charset of a big CSV is slow, and every
+        # format we read is UTF-8 (or its ASCII subset).
+        text = response.content.decode("utf-8", errors="replace")
+        content_type = response.headers.get("Content-Type", "")
+        if status == 429:
+            wait = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
+            until = self.enter_cooldown(wait, reason=f"HTTP 429 for {symbol or url}")
+            raise SourceError(
+                "HTTP 429 Too Many Requests; source cooling down until "
+                f"{until.isoformat(timespec='seconds')}",
+                symbol=symbol,
+                url=url,
+                retryable=True,
+                status=429,
+                retry_after=(until - self.clock.now()).total_seconds(),
+            )
+        if status >= 500:
+            raise SourceError(
+                f"HTTP {status} {response.reason or ''}".rstrip(),
+                symbol=symbol,
+                url=url,
+                retryable=True,
+                status=status,
+            )
+        if looks_like_html(text, content_type):
+            title = html_title(text)
+            raise SourceError(
+                f"got an HTML page instead of data (HTTP {status}"
+                + (f", title {title!r}" if title else "")
+                + ")",
+                symbol=symbol,
+                url=url,
+                status=status,
+            )
+        if status >= 400:
+            detail = error_detail(text) if error_detail else None
+            raise SourceError(
+                f"HTTP {status} {response.reason or ''}".rstrip()
+                + (f": {detail}" if detail else ""),
+                symbol=symbol,
+                url=url,
+                status=status,
+            )
+        if not text.strip():
+            raise SourceError(f"empty response (HTTP {status})", symbol=symbol, url=url)
+        return text
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self.session.close()
+
+
+class HttpSource(Source):
+    """Base of sources that speak HTTP: owns one :class:`HttpClient` (``self.http``)."""
+
+    params_model: ClassVar[type[SourceParams]] = HttpSourceParams
+
+    def __init__(
+        self,
+        name: str,
+        params: SourceParams,
+        clock: Clock,
+        *,
+        sleep: Sleep = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        super().__init__(name, params, clock)
+        if not isinstance(params, HttpSourceParams):
+            # Built by hand with the plain base model: take the defaults for the HTTP options.
+            params = HttpSourceParams.model_validate(params.model_dump())
+        self.http_params: HttpSourceParams = params
+        self.http = HttpClient(name, params, clock, sleep=sleep, session=session)
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _short_reason(exc: Exception) -> str:
+    # requests nests urllib3 errors several levels deep; the innermost reason is the readable
+    # part ("Connection refused"), the rest repeats the URL.
+    reason: BaseException = exc
+    while reason.args and isinstance(reason.args[0], BaseException):
+        reason = reason.args[0]
+    text = str(getattr(reason, "reason", None) or reason)
+    return text[:200]
+
+
+def _strip_prefix(exc: SourceError) -> str:
+    """The message of ``exc`` without its ``symbol url:`` prefix."""
+    parts = [p for p in (exc.symbol, exc.url) if p]
+    prefix = f"{' '.join(parts)}: " if parts else ""
+    return exc.message.removeprefix(prefix)

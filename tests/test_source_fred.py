@@ -1,0 +1,161 @@
+"""FRED source and parser, against a fake fredgraph.csv endpoint on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import SymbolConfig
+from bot.errors import SourceError
+from bot.sources.fred import FredParams, FredSource, parse_fred_csv
+from tests.fakes.fred import FRED_PATH, FredFake, fred_csv
+from tests.fakes.yahoo import Reply
+
+NOW = datetime(2024, 12, 20, 15, 0, tzinfo=UTC)
+RANGE = SymbolConfig(
+    source=["fred"], series={"lower": "DFEDTARL", "upper": "DFEDTARU"}, name="Fed target range"
+)
+EFFR = SymbolConfig(source=["fred"], series="DFF")
+
+
+@pytest.fixture
+def fred_fake() -> Iterator[FredFake]:
+    with FredFake() as fake:
+        yield fake
+
+
+def make_source(base_url: str) -> FredSource:
+    params = FredParams.model_validate(
+        {"type": "fred", "base_url": base_url, "timeout": 2, "attempts": 1}
+    )
+    return FredSource("fred", params, FakeClock(NOW), sleep=lambda _: None)
+
+
+# -- parser ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["observation_date", "DATE"])
+@pytest.mark.parametrize("missing", [".", ""])
+def test_both_headers_and_both_missing_markers(header: str, missing: str) -> None:
+    text = fred_csv(
+        "DFEDTARU",
+        [("2024-12-17", 4.75), ("2024-12-18", None), ("2024-12-19", 4.5)],
+        header=header,  # type: ignore[arg-type]
+        missing=missing,  # type: ignore[arg-type]
+    )
+    series = parse_fred_csv(text, "DFEDTARU")
+    assert series.dates == [date(2024, 12, 17), date(2024, 12, 19)]
+    assert series.values == [4.75, 4.5]
+
+
+def test_header_naming_another_series_is_an_error() -> None:
+    with pytest.raises(SourceError, match="unexpected FRED CSV header") as caught:
+        parse_fred_csv(fred_csv("DFF", [("2024-12-17", 4.6)]), "DFEDTARU", symbol="FED")
+    assert caught.value.symbol == "FED"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "empty"),
+        ("<!DOCTYPE html><html><title>Error</title></html>", "HTML"),
+        ("observation_date,DFEDTARU\n2024-12-17,abc\n", "row 2: bad value 'abc'"),
+        ("observation_date,DFEDTARU\n2024-12-17,4.5\n17/12/2024,4.5\n", "row 3: bad date"),
+        ("Series not found\n", "unexpected FRED CSV header"),
+    ],
+)
+def test_unreadable_fred_text_is_a_source_error(text: str, message: str) -> None:
+    with pytest.raises(SourceError, match=message) as caught:
+        parse_fred_csv(text, "DFEDTARU", symbol="FED", url="http://x/graph/fredgraph.csv")
+    assert caught.value.url == "http://x/graph/fredgraph.csv"
+
+
+def test_only_missing_rows_give_an_empty_series() -> None:
+    assert len(parse_fred_csv(fred_csv("DFF", [("2024-12-17", None)]), "DFF")) == 0
+
+
+# -- source ------------------------------------------------------------------------------------
+
+
+def test_latest_target_range_joins_lower_and_upper(fred_fake: FredFake) -> None:
+    fred_fake.series("DFEDTARL", fred_csv("DFEDTARL", [("2024-12-18", 4.5), ("2024-12-19", 4.25)]))
+    fred_fake.series(
+        "DFEDTARU",
+        fred_csv("DFEDTARU", [("2024-12-18", 4.75), ("2024-12-19", 4.5)], header="DATE"),
+    )
+    observation = make_source(fred_fake.base_url).fetch_latest("FED", RANGE)
+
+    assert observation.kind == "rate"
+    assert observation.value == 4.5  # the upper bound
+    assert observation.fields == {"lower": 4.25, "upper": 4.5}
+    assert observation.session == date(2024, 12, 19)
+    assert observation.time == datetime(2024, 12, 19, tzinfo=UTC)  # its date, not "now"
+    assert observation.source == "fred"
+    (lower,) = fred_fake.series_requests("DFEDTARL")
+    assert lower.path == FRED_PATH
+    assert lower.query["cosd"] < "2024-12-20"  # a bounded download
+
+
+def test_latest_uses_the_last_date_both_series_published(fred_fake: FredFake) -> None:
+    # FRED publishes with a lag, and not always both series on the same day.
+    fred_fake.series("DFEDTARL", fred_csv("DFEDTARL", [("2024-12-18", 4.5), ("2024-12-19", None)]))
+    fred_fake.series("DFEDTARU", fred_csv("DFEDTARU", [("2024-12-18", 4.75), ("2024-12-19", 4.5)]))
+    observation = make_source(fred_fake.base_url).fetch_latest("FED", RANGE)
+    assert observation.session == date(2024, 12, 18)
+    assert observation.fields == {"lower": 4.5, "upper": 4.75}
+
+
+def test_latest_of_a_single_series(fred_fake: FredFake) -> None:
+    fred_fake.series("DFF", fred_csv("DFF", [("2024-12-18", 4.58), ("2024-12-19", 4.33)]))
+    observation = make_source(fred_fake.base_url).fetch_latest("EFFR", EFFR)
+    assert (observation.value, observation.fields, observation.kind) == (4.33, None, "rate")
+
+
+def test_latest_without_rows_is_an_error(fred_fake: FredFake) -> None:
+    fred_fake.series("DFF", fred_csv("DFF", [("2024-12-19", None)]))
+    with pytest.raises(SourceError, match="no observation"):
+        make_source(fred_fake.base_url).fetch_latest("EFFR", EFFR)
+
+
+def test_daily_has_upper_as_values_and_both_columns(fred_fake: FredFake) -> None:
+    rows_l = [("2024-11-06", 4.75), ("2024-11-07", 4.5), ("2024-12-19", 4.25)]
+    rows_u = [("2024-11-06", 5.0), ("2024-11-07", 4.75), ("2024-12-19", 4.5)]
+    fred_fake.series("DFEDTARL", fred_csv("DFEDTARL", rows_l))
+    fred_fake.series("DFEDTARU", fred_csv("DFEDTARU", rows_u))
+    series = make_source(fred_fake.base_url).fetch_daily(
+        "FED", RANGE, date(2024, 11, 7), date(2024, 12, 31)
+    )
+    assert series.dates == [date(2024, 11, 7), date(2024, 12, 19)]
+    assert series.values == [4.75, 4.5]
+    assert series.columns == {"lower": [4.5, 4.25], "upper": [4.75, 4.5]}
+    query = fred_fake.series_requests("DFEDTARU")[0].query
+    assert (query["cosd"], query["coed"]) == ("2024-11-07", "2024-12-31")
+
+
+def test_unknown_series_html_404_is_a_source_error(fred_fake: FredFake) -> None:
+    fred_fake.series(
+        "NOPE", Reply("<html><title>Error</title></html>", status=404, content_type="text/html")
+    )
+    spec = SymbolConfig(source=["fred"], series="NOPE")
+    with pytest.raises(SourceError) as caught:
+        make_source(fred_fake.base_url).fetch_latest("X", spec)
+    assert caught.value.status == 404
+    assert caught.value.symbol == "X"
+    assert caught.value.url is not None and "id=NOPE" in caught.value.url
+
+
+def test_symbol_without_series_is_a_config_problem() -> None:
+    assert FredSource.symbol_problems("FED", SymbolConfig(source=["fred"]))
+    assert "series" in FredSource.symbol_problems("FED", SymbolConfig(source=["fred"]))[0]
+    assert FredSource.symbol_problems("FED", RANGE) == []
+    assert FredSource.symbol_problems("EFFR", EFFR) == []
+
+
+def test_default_base_url_is_fred() -> None:
+    source = FredSource(
+        "fred", FredParams.model_validate({"type": "fred"}), FakeClock(NOW), sleep=lambda _: None
+    )
+    assert source.base_url == "https://fred.stlouisfed.org"
