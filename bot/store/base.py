@@ -25,6 +25,26 @@ class Delivery:
     attempts: int = 0
 
 
+@dataclass(frozen=True)
+class OutboxRow:
+    """Everything the store knows about one outbox row (for operators, tests and ``stats``).
+
+    Times are timezone-aware UTC; ``message_ids`` are Telegram's ids once sent.
+    """
+
+    alert: Alert
+    chat: str
+    status: str  # pending | sent | failed
+    attempts: int
+    next_attempt_at: datetime
+    claimed_by: str | None
+    lease_until: datetime | None
+    error: str | None
+    message_ids: tuple[int, ...]
+    sent_at: datetime | None
+    created_at: datetime
+
+
 class Store(ABC):
     """Persistent state. Methods are synchronous and each is one transaction."""
 
@@ -48,7 +68,11 @@ class Store(ABC):
 
     @abstractmethod
     def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
-        """Take up to ``limit`` due, pending deliveries nobody else holds a live lease on."""
+        """Take up to ``limit`` due, pending deliveries nobody holds a live lease on.
+
+        A row leased by ``worker`` itself is not handed out again until its lease expires either:
+        a sender that claims while earlier claims are still in flight never gets a row twice.
+        Rows come oldest alert first (alert time, then insertion order), then by chat."""
 
     @abstractmethod
     def mark_sent(
@@ -87,3 +111,27 @@ class Store(ABC):
     @abstractmethod
     def close(self) -> None:
         """Close connections."""
+
+    # Additive helpers with a default so other Store implementations (fakes) need not have them.
+
+    def add_value(self, key: str, value: Any) -> bool:
+        """Store ``value`` under ``key`` only if the key is absent; True when this call stored it.
+
+        Atomic across processes: two replicas racing to "notify the admin once" get one True."""
+        raise NotImplementedError
+
+    def outbox(self, status: str | None = None) -> list[OutboxRow]:
+        """Every outbox row with all its columns, oldest first (optionally one status only)."""
+        raise NotImplementedError
+
+    def stats(self) -> dict[str, int]:
+        """Outbox row counts by status (``pending``, ``sent``, ``failed``; zeros included)."""
+        raise NotImplementedError
+
+    def release(self, alert_id: str, chat: str, worker: str, not_before: datetime) -> None:
+        """Hand back a pending row ``worker`` claimed but did not try: clear the lease without
+        counting an attempt; due again at ``not_before`` (or later, if it already was).
+
+        The sender uses it to keep one chat's messages in order: when an earlier message to the
+        chat has to wait, the later ones it claimed wait with it instead of holding a lease."""
+        raise NotImplementedError
