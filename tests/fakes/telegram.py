@@ -1,0 +1,662 @@
+"""A fake Telegram Bot API server on 127.0.0.1: real HTTP, real JSON shapes, scripted failures.
+
+python-telegram-bot talks to it exactly as it talks to ``https://api.telegram.org``::
+
+    fake = FakeTelegram().start()
+    # requests go to {base_url}/bot{token}/{method}
+    bot = telegram.Bot(FAKE_TOKEN, base_url=f"{fake.base_url}/bot")
+
+Implemented methods: ``getMe`` and ``sendMessage`` (GET or POST; query string, form or JSON body,
+as python-telegram-bot sends them). Every ``sendMessage`` call is recorded in :attr:`calls`; every
+accepted one in :attr:`messages` with chat id, text, parse mode and ``disable_notification``.
+
+Failures are scripted per chat or per call (``fake.fail(rate_limited(5), chat_id=42, times=2)``)
+and answered with Telegram's own error bodies::
+
+    429 {"ok": false, "error_code": 429, "description": "Too Many Requests: retry after 5",
+         "parameters": {"retry_after": 5}}
+    403 "Forbidden: bot was blocked by the user"        400 "Bad Request: chat not found"
+    400 "Bad Request: group chat was upgraded to a supergroup chat" + parameters.migrate_to_chat_id
+    500 "Internal Server Error"
+
+With ``parse_mode=HTML`` the text is checked like Telegram does (supported tags only, balanced,
+``<``/``&`` escaped, at most 4,096 characters after entity parsing); a bad one gets Telegram's
+400 "can't parse entities". In enforcing mode (:class:`Limits`) it answers 429 when a sender goes
+faster than Telegram allows and counts those answers in :attr:`rate_limited`.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import math
+import re
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import pytest
+
+#: A token shaped like a real one (so ``bot.errors.redact`` recognises it) but valid nowhere.
+FAKE_TOKEN = "123456789:AAFakeTokenForTests-abcdefghijklmnopqrs"
+
+MAX_MESSAGE_LENGTH = 4096
+
+# Tags Telegram accepts in HTML parse mode (https://core.telegram.org/bots/api#html-style).
+_ALLOWED_TAGS = frozenset(
+    [
+        "b",
+        "strong",
+        "i",
+        "em",
+        "u",
+        "ins",
+        "s",
+        "strike",
+        "del",
+        "span",
+        "tg-spoiler",
+        "a",
+        "tg-emoji",
+        "code",
+        "pre",
+        "blockquote",
+    ]
+)
+_TAG_RE = re.compile(
+    r"<(/?)([A-Za-z][A-Za-z0-9-]*)((?:\s+[A-Za-z-]+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]+))?)*)\s*>"
+)
+_ENTITY_RE = re.compile(r"&(?:#[0-9]+|#x[0-9A-Fa-f]+|lt|gt|amp|quot);")
+
+
+# ---------------------------------------------------------------------------------------------
+# Scripted failures
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One error answer: HTTP status, Telegram ``description`` and optional ``parameters``."""
+
+    status: int
+    description: str
+    parameters: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "ok": False,
+            "error_code": self.status,
+            "description": self.description,
+        }
+        if self.parameters:
+            data["parameters"] = self.parameters
+        return data
+
+
+def rate_limited(retry_after: int) -> Failure:
+    """HTTP 429 asking the client to wait ``retry_after`` seconds."""
+    return Failure(
+        429, f"Too Many Requests: retry after {retry_after}", {"retry_after": retry_after}
+    )
+
+
+def blocked() -> Failure:
+    """HTTP 403: the user blocked the bot."""
+    return Failure(403, "Forbidden: bot was blocked by the user")
+
+
+def kicked() -> Failure:
+    """HTTP 403: the bot was removed from the group."""
+    return Failure(403, "Forbidden: bot was kicked from the group chat")
+
+
+def chat_not_found() -> Failure:
+    """HTTP 400: no such chat (wrong id, or the bot never joined)."""
+    return Failure(400, "Bad Request: chat not found")
+
+
+def migrated(new_chat_id: int) -> Failure:
+    """HTTP 400: the group became a supergroup with a new id."""
+    return Failure(
+        400,
+        "Bad Request: group chat was upgraded to a supergroup chat",
+        {"migrate_to_chat_id": new_chat_id},
+    )
+
+
+def server_error(status: int = 500) -> Failure:
+    """A 5xx answer (Telegram's own servers failing)."""
+    phrases = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+    return Failure(status, phrases.get(status, "Server Error"))
+
+
+@dataclass
+class _Script:
+    failure: Failure
+    chat_id: int | str | None  # None: any chat
+    remaining: int | None  # None: forever
+
+
+# ---------------------------------------------------------------------------------------------
+# Enforced rate limits
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Telegram's flood limits as the fake enforces them.
+
+    * per chat: ~1 message/s sustained with short bursts allowed — a leaky bucket that holds
+      ``chat_burst`` messages and drains ``chat_per_second`` per second;
+    * per group (negative id or ``@channel``): at most ``group_per_minute`` in *any* 60 s window;
+    * overall: at most ``overall_per_second`` in *any* 1 s window.
+
+    Windows are strict sliding windows, the most demanding reading of Telegram's FAQ: a sender
+    that passes them passes any gentler one. ``time_factor`` < 1 shortens every period (for fast
+    benchmarks: 0.1 means ten times the rates).
+    """
+
+    chat_per_second: float = 1.0
+    chat_burst: float = 3.0
+    group_per_minute: int = 20
+    overall_per_second: int = 30
+    time_factor: float = 1.0
+
+
+class _Enforcer:
+    """Decides whether one more message may go out now; remembers what went out."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._chat_level: dict[int | str, tuple[float, float]] = {}  # chat → (level, at)
+        self._group_times: dict[int | str, deque[float]] = {}
+        self._overall_times: deque[float] = deque()
+
+    def admit(self, chat_id: int | str, now: float) -> float:
+        """0 when the message may go (and count it), else seconds until it could."""
+        lim = self.limits
+        f = lim.time_factor
+        waits: list[float] = []
+
+        rate = lim.chat_per_second / f
+        level, at = self._chat_level.get(chat_id, (0.0, now))
+        level = max(0.0, level - (now - at) * rate)
+        if level + 1 > lim.chat_burst + 1e-9:
+            waits.append((level + 1 - lim.chat_burst) / rate)
+
+        overall_window = 1.0 * f
+        _expire(self._overall_times, now - overall_window)
+        if len(self._overall_times) >= lim.overall_per_second:
+            waits.append(self._overall_times[0] + overall_window - now)
+
+        is_group = _is_group(chat_id)
+        group_window = 60.0 * f
+        if is_group:
+            times = self._group_times.setdefault(chat_id, deque())
+            _expire(times, now - group_window)
+            if len(times) >= lim.group_per_minute:
+                waits.append(times[0] + group_window - now)
+
+        if waits:
+            return max(max(waits), 1e-3)
+        self._chat_level[chat_id] = (level + 1, now)
+        self._overall_times.append(now)
+        if is_group:
+            self._group_times[chat_id].append(now)
+        return 0.0
+
+
+def _expire(times: deque[float], before: float) -> None:
+    while times and times[0] <= before:
+        times.popleft()
+
+
+def _is_group(chat_id: int | str) -> bool:
+    return isinstance(chat_id, str) or chat_id < 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """A message the fake accepted."""
+
+    message_id: int
+    chat_id: int | str
+    text: str
+    parse_mode: str | None
+    disable_notification: bool
+    received: float  # time.monotonic() when it arrived
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plain(self) -> str:
+        """The text as a user sees it (HTML tags removed, entities decoded)."""
+        return _plain_text(self.text) if (self.parse_mode or "").upper() == "HTML" else self.text
+
+
+@dataclass(frozen=True)
+class Call:
+    """Any request the fake received: method, chat, the status it answered, the text."""
+
+    method: str
+    chat_id: int | str | None
+    status: int
+    text: str | None
+    received: float
+
+
+# ---------------------------------------------------------------------------------------------
+# The server
+# ---------------------------------------------------------------------------------------------
+
+
+class FakeTelegram:
+    """A Bot API server in a background thread. Use :func:`fake_telegram` in tests."""
+
+    def __init__(
+        self,
+        token: str = FAKE_TOKEN,
+        *,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.token = token
+        self.limits = limits
+        self.clock = clock
+        self.bot_id = int(token.split(":", 1)[0]) if token.split(":", 1)[0].isdigit() else 1
+        self.messages: list[SentMessage] = []
+        self.calls: list[Call] = []
+        self.rate_limited = 0  # 429s answered by the enforcer (not the scripted ones)
+        self.delay = 0.0  # seconds to wait before every answer
+        self.chat_delays: dict[int | str, float] = {}
+        # Called (in the server thread) with the parsed parameters of every sendMessage before
+        # it is answered: lets a test look at the bot's state while a send is in flight.
+        self.before_answer: Callable[[dict[str, Any]], None] | None = None
+        self._scripts: list[_Script] = []
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._enforcer = _Enforcer(limits) if limits else None
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def start(self) -> FakeTelegram:
+        """Listen on a free port of 127.0.0.1 and serve in a daemon thread."""
+        fake = self
+
+        class Handler(_Handler):
+            server_fake = fake
+
+        self._server = _Server(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},  # stop() waits for one poll at most
+            name="fake-telegram",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> FakeTelegram:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "start() the fake first"
+        return int(self._server.server_address[1])
+
+    @property
+    def base_url(self) -> str:
+        """The Bot API root (``telegram.base_url`` in config): requests go to
+        ``{base_url}/bot{token}/{method}``. python-telegram-bot wants ``f"{base_url}/bot"``."""
+        return f"http://127.0.0.1:{self.port}"
+
+    # -- scripting -----------------------------------------------------------------------------
+
+    def fail(
+        self, failure: Failure, *, chat_id: int | str | None = None, times: int | None = 1
+    ) -> None:
+        """Answer the next ``times`` sendMessage calls (to ``chat_id``, or to any chat) with
+        ``failure``; ``times=None`` answers every call so. Scripts are used in the order added."""
+        with self._lock:
+            self._scripts.append(_Script(failure, _chat_key(chat_id), times))
+
+    def block(self, chat_id: int | str) -> None:
+        """The user blocked the bot: every message to ``chat_id`` gets 403 from now on."""
+        self.fail(blocked(), chat_id=chat_id, times=None)
+
+    def forget_chat(self, chat_id: int | str) -> None:
+        """``chat_id`` does not exist: 400 "chat not found" from now on."""
+        self.fail(chat_not_found(), chat_id=chat_id, times=None)
+
+    def migrate(self, chat_id: int | str, new_chat_id: int) -> None:
+        """The group ``chat_id`` became supergroup ``new_chat_id``; the old id answers 400."""
+        self.fail(migrated(new_chat_id), chat_id=chat_id, times=None)
+
+    def clear_failures(self) -> None:
+        with self._lock:
+            self._scripts.clear()
+
+    # -- reading what happened -----------------------------------------------------------------
+
+    def sent_to(self, chat_id: int | str) -> list[SentMessage]:
+        """Accepted messages to one chat, in arrival order."""
+        key = _chat_key(chat_id)
+        with self._lock:
+            return [m for m in self.messages if m.chat_id == key]
+
+    def texts(self, chat_id: int | str | None = None) -> list[str]:
+        """Texts (as sent, HTML included) of accepted messages, to one chat or all."""
+        with self._lock:
+            messages = list(self.messages)
+        key = _chat_key(chat_id)
+        return [m.text for m in messages if key is None or m.chat_id == key]
+
+    def calls_to(self, chat_id: int | str) -> list[Call]:
+        key = _chat_key(chat_id)
+        with self._lock:
+            return [c for c in self.calls if c.method == "sendMessage" and c.chat_id == key]
+
+    def reset(self) -> None:
+        """Forget messages, calls, scripts and counters (not the limits' memory)."""
+        with self._lock:
+            self.messages.clear()
+            self.calls.clear()
+            self._scripts.clear()
+            self.rate_limited = 0
+
+    # -- request handling (called from the server threads) -------------------------------------
+
+    def handle(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Answer one Bot API request: (HTTP status, JSON body)."""
+        match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)/?", path)
+        if match is None:
+            return 404, {"ok": False, "error_code": 404, "description": "Not Found"}
+        token, method = match.group(1), match.group(2)
+        if token != self.token:
+            return 401, {"ok": False, "error_code": 401, "description": "Unauthorized"}
+        if method.lower() == "getme":
+            return 200, {"ok": True, "result": self._me()}
+        if method.lower() == "sendmessage":
+            return self._send_message(params)
+        return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
+
+    def _me(self) -> dict[str, Any]:
+        return {
+            "id": self.bot_id,
+            "is_bot": True,
+            "first_name": "Fake Alert Bot",
+            "username": "fake_alert_bot",
+            "can_join_groups": True,
+            "can_read_all_group_messages": False,
+            "supports_inline_queries": False,
+        }
+
+    def _send_message(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        now = self.clock()
+        raw_chat = params.get("chat_id")
+        text = params.get("text")
+        if raw_chat in (None, ""):
+            return self._record(None, text, now, Failure(400, "Bad Request: chat_id is empty"))
+        chat_id = _chat_key(raw_chat)
+        assert chat_id is not None
+        if self.before_answer is not None:
+            self.before_answer(params)
+        delay = self.chat_delays.get(chat_id, self.delay)
+        if delay:
+            time.sleep(delay)
+            now = self.clock()
+        with self._lock:
+            script = self._take_script(chat_id)
+            if script is not None:
+                return self._record_locked(chat_id, text, now, script)
+            if not text:
+                return self._record_locked(
+                    chat_id, text, now, Failure(400, "Bad Request: message text is empty")
+                )
+            parse_mode = params.get("parse_mode")
+            if isinstance(parse_mode, str) and parse_mode.upper() == "HTML":
+                problem = _check_html(text)
+                if problem:
+                    failure = Failure(400, f"Bad Request: can't parse entities: {problem}")
+                    return self._record_locked(chat_id, text, now, failure)
+                plain = _plain_text(text)
+            else:
+                plain = text
+            if _utf16_len(plain) > MAX_MESSAGE_LENGTH:
+                failure = Failure(400, "Bad Request: message is too long")
+                return self._record_locked(chat_id, text, now, failure)
+            if self._enforcer is not None:
+                wait = self._enforcer.admit(chat_id, now)
+                if wait:
+                    self.rate_limited += 1
+                    failure = rate_limited(max(1, math.ceil(wait)))
+                    return self._record_locked(chat_id, text, now, failure)
+            message_id = next(self._ids)
+            self.messages.append(
+                SentMessage(
+                    message_id=message_id,
+                    chat_id=chat_id,
+                    text=text,
+                    parse_mode=parse_mode if isinstance(parse_mode, str) else None,
+                    disable_notification=_truthy(params.get("disable_notification")),
+                    received=now,
+                    params=dict(params),
+                )
+            )
+            self.calls.append(Call("sendMessage", chat_id, 200, text, now))
+        return 200, {"ok": True, "result": self._message_json(message_id, chat_id, text)}
+
+    def _take_script(self, chat_id: int | str) -> Failure | None:
+        for script in self._scripts:
+            if script.chat_id is not None and script.chat_id != chat_id:
+                continue
+            if script.remaining is not None:
+                script.remaining -= 1
+                if script.remaining <= 0:
+                    self._scripts.remove(script)
+            return script.failure
+        return None
+
+    def _record(
+        self, chat_id: int | str | None, text: Any, now: float, failure: Failure
+    ) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            return self._record_locked(chat_id, text, now, failure)
+
+    def _record_locked(
+        self, chat_id: int | str | None, text: Any, now: float, failure: Failure
+    ) -> tuple[int, dict[str, Any]]:
+        self.calls.append(
+            Call(
+                "sendMessage", chat_id, failure.status, text if isinstance(text, str) else None, now
+            )
+        )
+        return failure.status, failure.body()
+
+    def _message_json(self, message_id: int, chat_id: int | str, text: str) -> dict[str, Any]:
+        if isinstance(chat_id, str):
+            chat: dict[str, Any] = {
+                "id": -1000000000000 - (abs(hash(chat_id)) % 10**9),
+                "type": "channel",
+                "title": chat_id.lstrip("@"),
+                "username": chat_id.lstrip("@"),
+            }
+        elif chat_id > 0:
+            chat = {"id": chat_id, "type": "private", "first_name": "Trader"}
+        elif str(chat_id).startswith("-100"):
+            chat = {"id": chat_id, "type": "supergroup", "title": f"Group {chat_id}"}
+        else:
+            chat = {"id": chat_id, "type": "group", "title": f"Group {chat_id}"}
+        return {
+            "message_id": message_id,
+            "from": {
+                "id": self.bot_id,
+                "is_bot": True,
+                "first_name": "Fake Alert Bot",
+                "username": "fake_alert_bot",
+            },
+            "chat": chat,
+            "date": int(time.time()),
+            # Real Telegram answers with the parsed text (entities separately); good enough here.
+            "text": _plain_text(text),
+        }
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients closing keep-alive connections are normal; anything else is printed."""
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Parses a Bot API request (GET query, form or JSON body) and lets the fake answer it."""
+
+    server_fake: FakeTelegram
+    protocol_version = "HTTP/1.1"  # keep-alive, like api.telegram.org
+    disable_nagle_algorithm = True  # headers and body go out in two writes: don't wait 40 ms
+    timeout = 30
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        url = urlsplit(self.path)
+        params: dict[str, Any] = dict(parse_qsl(url.query, keep_blank_values=True))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            if body and content_type == "application/json":
+                data = json.loads(body)
+                if isinstance(data, dict):
+                    params.update(data)
+            elif body:
+                params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        except (ValueError, UnicodeDecodeError):
+            self._answer(400, {"ok": False, "error_code": 400, "description": "Bad Request"})
+            return
+        status, payload = self.server_fake.handle(url.path, params)
+        self._answer(status, payload)
+
+    def _answer(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the default handler prints every request (with the token) to stderr."""
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML as Telegram parses it
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_html(text: str) -> str | None:
+    """Telegram's complaint about ``text`` in HTML parse mode, or None if it would accept it."""
+    stack: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        offset = len(text[:i].encode())
+        if ch == "<":
+            m = _TAG_RE.match(text, i)
+            if m is None:
+                return f'Unsupported start tag "" at byte offset {offset}'
+            closing, name = m.group(1) == "/", m.group(2).lower()
+            if name not in _ALLOWED_TAGS:
+                return f'Unsupported start tag "{name}" at byte offset {offset}'
+            if closing:
+                if not stack or stack[-1] != name:
+                    expected = f'"</{stack[-1]}>"' if stack else "no end tag"
+                    return (
+                        f"Unmatched end tag at byte offset {offset}, expected {expected}, "
+                        f'found "</{name}>"'
+                    )
+                stack.pop()
+            else:
+                stack.append(name)
+            i = m.end()
+        elif ch == "&":
+            m = _ENTITY_RE.match(text, i)
+            if m is None:
+                return f"Character entity expected at byte offset {offset}"
+            i = m.end()
+        else:
+            i += 1
+    if stack:
+        return f'Can\'t find end tag corresponding to start tag "{stack[-1]}"'
+    return None
+
+
+def _plain_text(text: str) -> str:
+    return html.unescape(_TAG_RE.sub("", text))
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _chat_key(chat_id: Any) -> int | str | None:
+    """Chat ids arrive as strings in forms: numbers become ints, ``@name`` stays a string."""
+    if chat_id is None:
+        return None
+    if isinstance(chat_id, int):
+        return chat_id
+    text = str(chat_id).strip()
+    return int(text) if re.fullmatch(r"-?\d+", text) else text
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("true", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# pytest
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_telegram() -> Iterator[FakeTelegram]:
+    """A running :class:`FakeTelegram` (token :data:`FAKE_TOKEN`), stopped after the test."""
+    fake = FakeTelegram().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
