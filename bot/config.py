@@ -65,7 +65,8 @@ def parse_duration(value: Any) -> timedelta:
     return timedelta(seconds=float(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
 
-def _format_duration(value: timedelta) -> str:
+def format_duration(value: timedelta) -> str:
+    """``timedelta(minutes=5)`` → ``"5m"`` (the way users write durations)."""
     seconds = value.total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size and seconds % size == 0:
@@ -74,7 +75,7 @@ def _format_duration(value: timedelta) -> str:
 
 
 Duration = Annotated[
-    timedelta, BeforeValidator(parse_duration), PlainSerializer(_format_duration, return_type=str)
+    timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
 
 
