@@ -28,7 +28,7 @@ from typing import Any
 from bot.calendars import get_calendar
 from bot.clock import Clock
 from bot.config import Config, SymbolConfig
-from bot.engine import Engine
+from bot.engine import Engine, EvaluationResult
 from bot.errors import SanityError, SourceError
 from bot.history import HistoryLoader
 from bot.model import Alert, History, Observation
@@ -97,7 +97,7 @@ class Worker:
     async def start(self) -> None:
         """Open the store, reload state, load history, start the notifier."""
         await asyncio.to_thread(self.store.migrate)
-        self.states = await asyncio.to_thread(self.store.load_states)
+        self.states = await asyncio.to_thread(self.store.load_states)  # for logs and status
         self.sanity.load(await asyncio.to_thread(self.store.get_value, _SANITY_KEY) or {})
         self._closes_seen = dict(await asyncio.to_thread(self.store.get_value, _CLOSES_KEY) or {})
         await self.refresh_history()
@@ -199,30 +199,37 @@ class Worker:
             self._last_polled[symbol_id] = now
             result = results.get(symbol_id)
             if isinstance(result, SourceError) or result is None:
-                message = str(result) if result is not None else "no result"
-                report.errors[symbol_id] = message
-                log.warning("poll %s failed: %s", symbol_id, message)
+                # the poller has logged it (with the source, symbol and URL)
+                report.errors[symbol_id] = str(result) if result is not None else "no result"
                 continue
             spec = self.config.symbols[symbol_id]
             try:
                 checked = self.sanity.check(
                     result, market_open=get_calendar(spec.calendar).is_open(now)
                 )
-            except SanityError as exc:
+            except SanityError as exc:  # logged by the checker; never reaches a rule
                 report.errors[symbol_id] = str(exc)
-                log.warning("rejected %s: %s", symbol_id, exc)
                 continue
             report.observations.append(checked)
         report.observations.extend(await self._final_closes(now, due, report))
         report.observations.append(Observation(symbol="*", time=now, value=0.0, kind="tick"))
 
-        result = self.engine.evaluate(report.observations, self.history, self.states, self.clock)
-        report.alerts = result.alerts
-        deliveries = [(alert, self.chats_for(alert)) for alert in result.alerts]
-        report.new_alert_ids = await asyncio.to_thread(
-            self.store.commit, result.states, deliveries, now
+        evaluation: list[EvaluationResult] = []
+
+        def evaluate(
+            states: dict[str, dict[str, Any]],
+        ) -> tuple[dict[str, dict[str, Any]], list[tuple[Alert, list[str]]]]:
+            # Runs inside the store's transaction on the states as they are *now* in the
+            # database (another replica may have just moved them), never a stale copy.
+            result = self.engine.evaluate(report.observations, self.history, states, self.clock)
+            evaluation.append(result)
+            return result.states, [(alert, self.chats_for(alert)) for alert in result.alerts]
+
+        self.states, report.new_alert_ids = await asyncio.to_thread(
+            self.store.evaluate_and_commit, evaluate, now
         )
-        self.states.update(result.states)
+        result = evaluation[-1]
+        report.alerts = result.alerts
         await asyncio.to_thread(self._flush)
         for alert in result.alerts:
             if alert.id in report.new_alert_ids:

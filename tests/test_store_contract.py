@@ -536,3 +536,50 @@ def test_one_store_shared_by_a_writer_and_a_reader_thread(store: Store) -> None:
     assert errors == []
     assert sorted(sent) == sorted(f"r:{i}" for i in range(60))
     assert store.load_states() == {"r": {"n": 59}}
+
+
+def test_replicas_evaluate_one_at_a_time_on_the_latest_states(
+    open_backend: Callable[[], Store],
+) -> None:
+    """Two stores (two replicas) each run 25 read-modify-write evaluations of one counter at
+    once: none is lost, so no replica ever evaluated a stale copy of the states."""
+    first = open_backend()
+    first.migrate()
+    stores = [first, open_backend()]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def bump(states: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[Any]]:
+        count = states.get("counter", {}).get("n", 0)
+        return {"counter": {"n": count + 1}}, []
+
+    def run(s: Store) -> None:
+        try:
+            barrier.wait()
+            for _ in range(25):
+                s.evaluate_and_commit(bump, T0)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert first.load_states()["counter"] == {"n": 50}
+
+
+def test_evaluate_and_commit_writes_states_and_new_alerts_once(store: Store) -> None:
+    alert = make_alert("rut-2500:x", T0)
+
+    def fire(states: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], list[Any]]:
+        return {"rut-2500": {"armed": False, "seen": len(states)}}, [(alert, ["traders"])]
+
+    states, new_ids = store.evaluate_and_commit(fire, T0)
+    assert new_ids == ["rut-2500:x"]
+    assert states == {"rut-2500": {"armed": False, "seen": 0}}
+    states, new_ids = store.evaluate_and_commit(fire, T0)
+    assert new_ids == []  # the same alert again is a no-op
+    assert states == {"rut-2500": {"armed": False, "seen": 1}}
+    assert store.stats()["pending"] == 1

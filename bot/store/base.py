@@ -8,7 +8,7 @@ same alert twice is a no-op. Rule states and new outbox rows are written in one 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -65,6 +65,20 @@ class Store(ABC):
     ) -> list[str]:
         """In one transaction: upsert rule states; insert each alert with one outbox row per
         chat unless an alert with that id exists. Returns the ids that were new."""
+
+    def evaluate_and_commit(
+        self,
+        evaluate: Callable[
+            [dict[str, dict[str, Any]]],
+            tuple[Mapping[str, Mapping[str, Any]], Sequence[tuple[Alert, Sequence[str]]]],
+        ],
+        now: datetime,
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """In one transaction that excludes every other process's: read the rule states, call
+        ``evaluate(states) -> (new states, deliveries)``, write like :meth:`commit`. Returns
+        all states after the write and the new alert ids. (Replicas evaluate one at a time,
+        always on the latest states.)"""
+        raise NotImplementedError
 
     @abstractmethod
     def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:

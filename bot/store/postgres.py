@@ -149,6 +149,13 @@ class PostgresStore(SqlStore):
     def _is_db_error(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.Error)
 
+    def _lock_for_evaluation(self, tx: Tx) -> None:
+        # Transaction-level, so a killed replica never leaves it held.
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(?))",
+            (f"index-alert-bot:evaluate:{self.schema or ''}",),
+        )
+
     def _lock_for_migration(self, tx: Tx) -> None:
         # Transaction-level: released by COMMIT/ROLLBACK, never left behind by a crash.
         assert self._conn is not None

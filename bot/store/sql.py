@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -130,6 +130,10 @@ class SqlStore(Store):
     def _lock_for_migration(self, tx: Tx) -> None:
         """Serialise concurrent ``migrate`` calls across processes (inside the transaction)."""
 
+    def _lock_for_evaluation(self, tx: Tx) -> None:
+        """Serialise rule evaluation across processes (inside the transaction). A write
+        transaction on SQLite already excludes other writers; PostgreSQL takes a lock."""
+
     @abstractmethod
     def _close_connection(self) -> None:
         """Close the underlying connection."""
@@ -212,37 +216,72 @@ class SqlStore(Store):
         id is what makes a re-poll, a restart or a second replica harmless). Any failure —
         including a state or alert that can't be serialised — rolls everything back.
         """
+        with self._tx("commit") as tx:
+            return self._write_evaluation(tx, states, deliveries, now)
+
+    def evaluate_and_commit(
+        self,
+        evaluate: Callable[
+            [dict[str, dict[str, Any]]],
+            tuple[Mapping[str, Mapping[str, Any]], Sequence[tuple[Alert, Sequence[str]]]],
+        ],
+        now: datetime,
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Read the rule states, run ``evaluate`` on them and write its result, in one
+        transaction that only one process at a time may hold.
+
+        This is what makes two replicas safe: each evaluates against the states the other has
+        just written, never a stale copy, so a crossing is only ever seen once.
+        Returns every rule state after the write and the ids of the new alerts.
+        """
+        with self._tx("evaluate and commit") as tx:
+            self._lock_for_evaluation(tx)
+            states = {
+                rule_id: json.loads(state)
+                for rule_id, state in tx.execute("SELECT rule_id, state FROM rule_state").fetchall()
+            }
+            new_states, deliveries = evaluate(states)
+            new_ids = self._write_evaluation(tx, new_states, deliveries, now)
+        states.update({k: dict(v) for k, v in new_states.items()})
+        return states, new_ids
+
+    def _write_evaluation(
+        self,
+        tx: Tx,
+        states: Mapping[str, Mapping[str, Any]],
+        deliveries: Sequence[tuple[Alert, Sequence[str]]],
+        now: datetime,
+    ) -> list[str]:
         stamp = to_db_time(now)
         new_ids: list[str] = []
-        with self._tx("commit") as tx:
-            for rule_id, state in states.items():
+        for rule_id, state in states.items():
+            tx.execute(
+                "INSERT INTO rule_state (rule_id, state, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (rule_id) DO UPDATE "
+                "SET state = excluded.state, updated_at = excluded.updated_at",
+                (rule_id, dump_json(state), stamp),
+            )
+        for alert, chats in deliveries:
+            cursor = tx.execute(
+                self.insert_alert_sql,
+                (
+                    alert.id,
+                    alert.rule_id,
+                    alert.symbol,
+                    to_db_time(alert.time),
+                    dump_json(alert.to_json()),
+                    stamp,
+                ),
+            )
+            if cursor.rowcount != 1:
+                continue  # this alert exists already: no second outbox entry
+            new_ids.append(alert.id)
+            for chat in dict.fromkeys(chats):  # a chat named twice still gets one message
                 tx.execute(
-                    "INSERT INTO rule_state (rule_id, state, updated_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (rule_id) DO UPDATE "
-                    "SET state = excluded.state, updated_at = excluded.updated_at",
-                    (rule_id, dump_json(state), stamp),
+                    "INSERT INTO deliveries (alert_id, chat, status, attempts, "
+                    "next_attempt_at) VALUES (?, ?, 'pending', 0, ?)",
+                    (alert.id, chat, stamp),
                 )
-            for alert, chats in deliveries:
-                cursor = tx.execute(
-                    self.insert_alert_sql,
-                    (
-                        alert.id,
-                        alert.rule_id,
-                        alert.symbol,
-                        to_db_time(alert.time),
-                        dump_json(alert.to_json()),
-                        stamp,
-                    ),
-                )
-                if cursor.rowcount != 1:
-                    continue  # this alert exists already: no second outbox entry
-                new_ids.append(alert.id)
-                for chat in dict.fromkeys(chats):  # a chat named twice still gets one message
-                    tx.execute(
-                        "INSERT INTO deliveries (alert_id, chat, status, attempts, "
-                        "next_attempt_at) VALUES (?, ?, 'pending', 0, ?)",
-                        (alert.id, chat, stamp),
-                    )
         return new_ids
 
     # -- outbox --------------------------------------------------------------------------------
