@@ -7,6 +7,7 @@ It is pure — no I/O, no wall clock — so the live loop (``bot.worker``) and h
 from __future__ import annotations
 
 import logging
+import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,6 +19,8 @@ from bot.model import Alert, AlertDraft, History, Observation
 from bot.rules import RULES, Rule, RuleContext
 
 log = logging.getLogger(__name__)
+
+_by_time = operator.attrgetter("time")
 
 
 @dataclass
@@ -37,7 +40,8 @@ def build_rules(config: Config) -> list[Rule[Any]]:
 
 
 class Engine:
-    """Evaluates rules; state per rule is ``{"rule": <rule's own state>, "last_alert": iso}``."""
+    """Evaluates rules. State per rule: ``{"rule": <the rule's own state>, "last_alert": iso,
+    "seen_until": iso time of the newest observation processed}``."""
 
     def __init__(self, rules: Sequence[Rule[Any]], context: RuleContext) -> None:
         self.rules = list(rules)
@@ -63,12 +67,27 @@ class Engine:
         A rule that raises is logged and keeps its previous state; other rules go on.
         """
         result = EvaluationResult()
-        ordered = sorted(observations, key=lambda o: o.time)
+        ordered = sorted(observations, key=_by_time)
+        # Group once by (symbol, kind) — what Rule.wants() decides on — so 100 rules over a
+        # 10,000-row backtest ask wants() a few times each instead of a million times.
+        groups: dict[tuple[str, str], list[Observation]] = {}
+        for observation in ordered:
+            groups.setdefault((observation.symbol, observation.kind), []).append(observation)
+        selections: dict[frozenset[tuple[str, str]], list[Observation]] = {}
         for rule in self.rules:
             params = rule.params
             if not params.enabled:
                 continue
-            wanted = [o for o in ordered if rule.wants(o) and not self._expired(params, o.time)]
+            keys = frozenset(key for key, group in groups.items() if rule.wants(group[0]))
+            wanted = selections.get(keys)
+            if wanted is None:
+                if len(keys) == 1:
+                    wanted = groups[next(iter(keys))]
+                else:
+                    wanted = [o for o in ordered if (o.symbol, o.kind) in keys]
+                selections[keys] = wanted
+            if params.expires is not None:
+                wanted = [o for o in wanted if not self._expired(params, o.time)]
             if not wanted:
                 continue
             previous = states.get(rule.id) or {}
@@ -87,8 +106,12 @@ class Engine:
                     continue
                 last_alert = draft.time.isoformat()
                 result.alerts.append(alert)
-            result.states[rule.id] = {"rule": rule_state, "last_alert": last_alert}
-        result.alerts.sort(key=lambda a: a.time)
+            result.states[rule.id] = {
+                "rule": rule_state,
+                "last_alert": last_alert,
+                "seen_until": wanted[-1].time.isoformat(),
+            }
+        result.alerts.sort(key=_by_time)
         return result
 
     def _expired(self, params: RuleParams, moment: datetime) -> bool:
