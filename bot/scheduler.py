@@ -23,12 +23,11 @@ from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
-POLL_JOB = "poll"
-HISTORY_JOB = "history"
+POLL_JOB = "poll"  # history is refreshed by the cycle itself, once a day
 
 
 def build_scheduler(worker: Worker) -> AsyncIOScheduler:
-    """An AsyncIOScheduler with the poll and daily history jobs (not started)."""
+    """An AsyncIOScheduler with the poll job (not started)."""
     poll = worker.config.poll
     scheduler = AsyncIOScheduler(
         timezone=UTC,
@@ -60,11 +59,6 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
         IntervalTrigger(seconds=poll.every.total_seconds(), timezone=UTC),
         id=POLL_JOB,
         next_run_time=datetime.now(UTC),
-    )
-    scheduler.add_job(
-        worker.refresh_history,
-        IntervalTrigger(days=1, timezone=UTC),
-        id=HISTORY_JOB,
     )
     return scheduler
 
