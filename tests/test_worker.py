@@ -124,3 +124,45 @@ def test_cycles_never_overlap(tmp_path: Path, yahoo_fake: YahooFake) -> None:
     # overlapping cycles would both have asked for ^RUT before either recorded its poll
     quotes = [r for r in yahoo_fake.chart_requests("^RUT") if "range" in r.query]
     assert len(quotes) == 1
+
+
+def test_rejected_observations_neither_fire_nor_rearm(
+    tmp_path: Path, yahoo_fake: YahooFake, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Above 2,500, a one-poll spike to 2,000 (rejected as a jump) must not re-arm the rule,
+    so the return to 2,510 sends nothing; a real, confirmed move down and up again does."""
+    clock = FakeClock(datetime(2024, 11, 25, 15, 0, tzinfo=UTC))
+    quotes = [2510.0, 2000.0, 2510.0, 2480.0, 2470.0, 2505.0]
+    yahoo_fake.script(
+        yahoo_fake.chart_path("^RUT"),
+        [
+            chart_response(price=p, time=clock.now() + timedelta(minutes=5 * i))
+            for i, p in enumerate(quotes)
+        ],
+        query={"range": "1d"},
+    )
+    yahoo_fake.chart("^RUT", chart_response(price=1.0))  # daily bars: none
+    text = CONFIG.replace("calendar: XNYS", "calendar: always")
+    config = parse_config(
+        text.format(state=tmp_path / "s.sqlite", yahoo=yahoo_fake.base_url), "c.yaml", {}
+    )
+
+    async def scenario() -> list[list[str]]:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        errors = []
+        try:
+            for _ in quotes:
+                report = await worker.poll_once()
+                errors.append(list(report.errors))
+                clock.advance(timedelta(minutes=5))
+        finally:
+            await worker.stop()
+        return errors
+
+    errors = asyncio.run(scenario())
+    assert "RUT" in errors[1]  # the spike was rejected
+    out = capsys.readouterr().out
+    alerts = [line for line in out.splitlines() if line.startswith("ALERT")]
+    assert len(alerts) == 1, alerts
+    assert "crossed above 2,500" in alerts[0] and "2,505" in alerts[0]
