@@ -41,7 +41,7 @@ def build_rules(config: Config) -> list[Rule[Any]]:
 
 class Engine:
     """Evaluates rules. State per rule: ``{"rule": <the rule's own state>, "last_alert": iso,
-    "seen_until": iso time of the newest observation processed}``."""
+    "seen": {"SYMBOL/kind": iso time of the newest such observation processed}}``."""
 
     def __init__(self, rules: Sequence[Rule[Any]], context: RuleContext) -> None:
         self.rules = list(rules)
@@ -88,9 +88,18 @@ class Engine:
                 selections[keys] = wanted
             if params.expires is not None:
                 wanted = [o for o in wanted if not self._expired(params, o.time)]
+            previous = states.get(rule.id) or {}
+            # An observation no newer than the last one of its symbol and kind this rule
+            # processed is a repeat (the same quote polled twice, a replica a moment behind):
+            # skip it, so the outcome does not depend on how often or by whom markets are polled.
+            seen = {
+                key: datetime.fromisoformat(value)
+                for key, value in (previous.get("seen") or {}).items()
+            }
+            if seen:
+                wanted = [o for o in wanted if _newer(o, seen)]
             if not wanted:
                 continue
-            previous = states.get(rule.id) or {}
             try:
                 rule_state, drafts = rule.evaluate(wanted, history, previous.get("rule"), clock)
             except Exception as exc:  # a broken rule must not stop the others
@@ -106,10 +115,12 @@ class Engine:
                     continue
                 last_alert = draft.time.isoformat()
                 result.alerts.append(alert)
+            for observation in wanted:
+                seen[f"{observation.symbol}/{observation.kind}"] = observation.time
             result.states[rule.id] = {
                 "rule": rule_state,
                 "last_alert": last_alert,
-                "seen_until": wanted[-1].time.isoformat(),
+                "seen": {key: moment.isoformat() for key, moment in seen.items()},
             }
         result.alerts.sort(key=_by_time)
         return result
@@ -154,3 +165,9 @@ class Engine:
             silent=params.silent or quiet,
             chats=tuple(params.chats or ()),
         )
+
+
+def _newer(observation: Observation, seen: Mapping[str, datetime]) -> bool:
+    """Whether ``observation`` is newer than the last one of its symbol and kind processed."""
+    last = seen.get(f"{observation.symbol}/{observation.kind}")
+    return last is None or observation.time > last

@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -67,8 +68,20 @@ class Rule(ABC, Generic[P]):
         """
         return 0
 
+    def scheduled_times(self, start: date, end: date) -> list[datetime]:
+        """Moments (UTC) between the dates at which a scheduled rule (``digest``) is due.
+
+        The backtest emits a ``tick`` observation at each, as the live worker does every poll
+        cycle. Rules that react to data only keep the default: none.
+        """
+        return []
+
     def wants(self, observation: Observation) -> bool:
-        """Whether ``observation`` is input to this rule."""
+        """Whether ``observation`` is input to this rule.
+
+        Decided by the observation's ``symbol`` and ``kind`` only: the engine asks once per
+        (symbol, kind) group of a batch, not once per observation.
+        """
         if observation.kind not in self.observation_kinds:
             return False
         return observation.kind == "tick" or observation.symbol in self.symbols()

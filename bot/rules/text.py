@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -15,11 +16,17 @@ def fmt_number(value: float, decimals: int = 2) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def fmt_value(value: float) -> str:
+    """A price or close, always with cents: ``2,299.00`` (levels use :func:`fmt_number`)."""
+    return f"{value:,.2f}"
+
+
 def fmt_percent(value: float, decimals: int = 2) -> str:
     """Signed percentage: ``+10.25%`` / ``-3.10%``."""
     return f"{value:+.{decimals}f}%"
 
 
+@functools.lru_cache(maxsize=1024)
 def fmt_time(moment: datetime, tz: ZoneInfo) -> str:
     """``2025-09-18 10:31 EDT`` in the configured time zone."""
     local = moment.astimezone(tz)
@@ -31,3 +38,30 @@ def event_time_key(observation: Observation) -> str:
     if observation.kind == "close" and observation.session is not None:
         return observation.session.isoformat()
     return observation.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def fmt_signed(value: float, decimals: int = 2) -> str:
+    """Signed points with thousands separators: ``+23.75`` / ``-1,204.10``."""
+    return f"{value:+,.{decimals}f}"
+
+
+def fmt_rate(value: float) -> str:
+    """A policy rate in percent, always two decimals: ``4.25``."""
+    return f"{value:.2f}"
+
+
+def fmt_range(lower: float | None, upper: float) -> str:
+    """A target range ``4.25–4.50%`` (or a single rate ``5.33%`` when there is no lower bound)."""
+    if lower is None or lower == upper:
+        return f"{fmt_rate(upper)}%"
+    return f"{fmt_rate(lower)}–{fmt_rate(upper)}%"
+
+
+def fmt_count(value: int) -> str:
+    """``1463`` → ``1,463``."""
+    return f"{value:,d}"
+
+
+def plural(count: int, word: str) -> str:
+    """``1 day`` / ``1,463 days``."""
+    return f"{fmt_count(count)} {word}{'' if count == 1 else 's'}"

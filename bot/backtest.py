@@ -1,0 +1,472 @@
+"""``python -m bot backtest``: replay daily history through the configured rules.
+
+The replay uses the very same :class:`~bot.engine.Engine` as the live worker — a second driver,
+not a second implementation. Every daily close becomes a ``close`` observation stamped at its
+session's actual close (from the symbol's calendar: 16:00 New York for XNYS, 13:00 on half
+days); rate series (FRED) become ``rate`` observations stamped like the live FRED source does
+(the row's date, 00:00 UTC); scheduled rules (``digest``) get a ``tick`` at each due moment.
+
+Rows before ``--start`` warm the rules up — the record, the windows, the armed flags, the
+cooldown clock, exactly as a bot running all along would have them — and their alerts are
+discarded. The backtest never opens the state store and never sends a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import sys
+import time as time_module
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.calendars import get_calendar
+from bot.clock import FakeClock, SystemClock
+from bot.config import Config, SymbolConfig
+from bot.engine import Engine
+from bot.errors import BotError
+from bot.model import Alert, DailySeries, History, Observation
+from bot.rules import Rule
+
+
+class BacktestError(BotError):
+    """A problem with the backtest's input: bad ``--data``, unknown id, unreadable file."""
+
+
+# ---------------------------------------------------------------------------------------------
+# The pure part: history in, alerts out
+# ---------------------------------------------------------------------------------------------
+
+
+def is_rate_symbol(config: Config, symbol_id: str, series: DailySeries | None = None) -> bool:
+    """Whether a symbol's rows are rate observations (FRED) rather than closes."""
+    spec = config.symbols.get(symbol_id)
+    if spec is not None:
+        for name in spec.source:
+            source = config.sources.get(name)
+            if source is not None and source.type == "fred":
+                return True
+    return series is not None and ("upper" in series.columns or "lower" in series.columns)
+
+
+def _close_times(spec: SymbolConfig | None, dates: Sequence[date]) -> list[datetime]:
+    """When each dated row became a final close: the session's close, from the calendar.
+
+    Rows on days without a session (holiday rows some futures files have) count at the end of
+    that day in the exchange's time zone, as :meth:`MarketCalendar.close_is_final` treats them.
+    """
+    if not dates:
+        return []
+    calendar = get_calendar(spec.calendar if spec is not None else "always")
+    closes = {s.date: s.close for s in calendar.sessions_between(dates[0], dates[-1])}
+    tz = calendar.tz
+    out: list[datetime] = []
+    for day in dates:
+        moment = closes.get(day)
+        if moment is None:
+            moment = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+        out.append(moment)
+    return out
+
+
+def build_observations(
+    config: Config,
+    history: History,
+    rules: Sequence[Rule[Any]],
+    end: date | None = None,
+    ticks_from: date | None = None,
+) -> list[Observation]:
+    """Every observation of the replay, in time order: closes, rates and scheduled ticks.
+
+    Ticks start at ``ticks_from`` (the report's start): scheduled rules need no warm-up, they
+    seed themselves from history, so a digest for every warm-up day would be wasted work.
+    """
+    needed = {symbol for rule in rules if rule.params.enabled for symbol in rule.symbols()}
+    observations: list[Observation] = []
+    first: date | None = None
+    last: date | None = None
+    for symbol in sorted(needed):
+        if symbol not in history:
+            continue
+        series = history.get(symbol)
+        count = series.index_on_or_before(end) + 1 if end is not None else len(series)
+        if count <= 0:
+            continue
+        dates = series.dates[:count]
+        values = series.values[:count]
+        first = dates[0] if first is None else min(first, dates[0])
+        last = dates[-1] if last is None else max(last, dates[-1])
+        if is_rate_symbol(config, symbol, series):
+            lower = series.columns.get("lower")
+            upper = series.columns.get("upper")
+            for i, day in enumerate(dates):
+                fields = None
+                if lower is not None or upper is not None:
+                    fields = {k: col[i] for k, col in (("lower", lower), ("upper", upper)) if col}
+                observations.append(
+                    Observation(
+                        symbol,
+                        datetime.combine(day, time(0), UTC),  # as the live FRED source stamps
+                        values[i],
+                        "rate",
+                        day,
+                        fields,
+                        "backtest",
+                    )
+                )
+        else:
+            times = _close_times(config.symbols.get(symbol), dates)
+            observations.extend(
+                Observation(symbol, moment, value, "close", day, None, "backtest")
+                for day, moment, value in zip(dates, times, values, strict=True)
+            )
+    if first is not None and last is not None:
+        if ticks_from is not None:
+            first = max(first, ticks_from)
+        ticks: set[datetime] = set()
+        for rule in rules:
+            if rule.params.enabled and first <= last:
+                ticks.update(rule.scheduled_times(first, last))
+        observations.extend(
+            Observation("*", moment, 0.0, "tick", None, None, "backtest") for moment in ticks
+        )
+    observations.sort(key=lambda o: o.time)
+    return observations
+
+
+def _day_of(observation: Observation, config: Config) -> date:
+    if observation.session is not None:
+        return observation.session
+    return observation.time.astimezone(config.tz).date()
+
+
+@dataclass
+class ReplayResult:
+    """What a replay produced, with counts for the summary line."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    observations: int = 0
+    warmup: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def replay_detailed(
+    config: Config,
+    history: History,
+    start: date | None = None,
+    end: date | None = None,
+) -> ReplayResult:
+    """Replay ``history`` through the config's rules; alerts dated ``start``..``end`` only."""
+    with _no_cyclic_gc():
+        return _replay(config, history, start, end)
+
+
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector during a replay.
+
+    A replay allocates tens of thousands of long-lived, acyclic objects (observations, alerts);
+    each allocation burst triggers collections that walk them all again (~10% of the run).
+    Reference counting still frees everything; the collector runs again afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _replay(config: Config, history: History, start: date | None, end: date | None) -> ReplayResult:
+    engine = Engine.from_config(config)
+    if end is not None:
+        history = History({s: history.get(s).until(end) for s in history.symbols()})
+    observations = build_observations(config, history, engine.rules, end, start)
+    split = 0
+    if start is not None:
+        while split < len(observations) and _day_of(observations[split], config) < start:
+            split += 1
+    warmup, main = observations[:split], observations[split:]
+    clock = FakeClock(observations[-1].time if observations else datetime.now(UTC))
+    states: dict[str, dict[str, Any]] = {}
+    result = ReplayResult(observations=len(main), warmup=len(warmup))
+    for batch, keep in ((warmup, False), (main, True)):
+        if not batch:
+            continue
+        evaluated = engine.evaluate(batch, history, states, clock)
+        states.update(evaluated.states)
+        result.errors.update(evaluated.errors)
+        if keep:
+            result.alerts.extend(evaluated.alerts)
+    return result
+
+
+def replay(
+    config: Config,
+    history: History,
+    start: date | None = None,
+    end: date | None = None,
+) -> list[Alert]:
+    """Alerts the configured rules would have sent between ``start`` and ``end``, in time order.
+
+    Rows before ``start`` only warm the rules up. Pure: no store, no network, no sending.
+    """
+    return replay_detailed(config, history, start, end).alerts
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading the data: --data files, else the configured sources
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_data_args(items: Iterable[str]) -> dict[str, str]:
+    """``["RUT=rut.csv", ...]`` → ``{"RUT": "rut.csv"}``; raises :class:`BacktestError`."""
+    found: dict[str, str] = {}
+    for item in items:
+        key, sep, path = item.partition("=")
+        key, path = key.strip(), path.strip()
+        if not sep or not key or not path:
+            raise BacktestError(f"--data expects ID=FILE (e.g. --data RUT=rut.csv), got {item!r}")
+        if key in found:
+            raise BacktestError(f"--data {key} given twice ({found[key]!r} and {path!r})")
+        found[key] = path
+    return found
+
+
+def _fred_ids(spec: SymbolConfig) -> dict[str, str]:
+    """FRED series of a symbol as ``{column: series id}`` (empty for other symbols)."""
+    if isinstance(spec.series, Mapping):
+        return {str(k): str(v) for k, v in spec.series.items()}
+    return {"value": spec.series} if spec.series else {}
+
+
+def load_data_files(config: Config, data: Mapping[str, str]) -> History:
+    """Read every ``--data`` file into a :class:`History` keyed by symbol id.
+
+    A key names a symbol, or a FRED series of a symbol built from several series
+    (``DFEDTARU``/``DFEDTARL``): those are joined by date into one symbol with ``lower``/
+    ``upper`` columns, its value being ``upper`` as the live FRED source delivers it.
+    """
+    from bot.sources.csvfile import read_daily_csv
+    from bot.sources.fred import parse_fred_csv, value_column
+
+    series_owner: dict[str, tuple[str, str]] = {}  # series id → (symbol id, column)
+    for symbol_id, spec in config.symbols.items():
+        for column, series_id in _fred_ids(spec).items():
+            series_owner.setdefault(series_id.upper(), (symbol_id, column))
+    history = History()
+    parts: dict[str, dict[str, DailySeries]] = {}
+    for key, path in data.items():
+        if key in config.symbols:
+            history.set(key, read_daily_csv(path, symbol=key))
+            continue
+        owner = series_owner.get(key.upper())
+        if owner is None:
+            symbols = ", ".join(config.symbols) or "none"
+            series = ", ".join(sorted(series_owner)) or "none"
+            raise BacktestError(
+                f"--data {key}: unknown id {key!r}; symbols: {symbols}; FRED series: {series}"
+            )
+        symbol_id, column = owner
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise BacktestError(
+                f"--data {key}={path}: cannot read: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise BacktestError(f"--data {key}={path}: not UTF-8 text") from None
+        series_id = _fred_ids(config.symbols[symbol_id])[column]
+        parts.setdefault(symbol_id, {})[column] = parse_fred_csv(
+            text, series_id, symbol=symbol_id, url=path
+        )
+    for symbol_id, columns in parts.items():
+        if symbol_id in history:
+            raise BacktestError(
+                f"--data gives symbol {symbol_id} both as a whole and by series "
+                f"({', '.join(columns)})"
+            )
+        wanted = _fred_ids(config.symbols[symbol_id])
+        missing = [wanted[c] for c in wanted if c not in columns]
+        if missing:
+            raise BacktestError(
+                f"symbol {symbol_id} is built from {', '.join(wanted.values())}: "
+                f"--data {' and '.join(missing)} missing (give all of them, or none to fetch)"
+            )
+        history.set(symbol_id, _join_columns(columns, value_column(wanted)))
+    return history
+
+
+def _join_columns(columns: Mapping[str, DailySeries], main: str) -> DailySeries:
+    """Rows dated in every series (an inner join, as the FRED source joins them)."""
+    common = set.intersection(*(set(s.dates) for s in columns.values()))
+    days = sorted(common)
+    by_column = {name: dict(zip(s.dates, s.values, strict=True)) for name, s in columns.items()}
+    extra = {name: [values[d] for d in days] for name, values in by_column.items()}
+    return DailySeries(days, extra[main], extra if len(columns) > 1 else None)
+
+
+def load_history(
+    config: Config,
+    data: Mapping[str, str],
+    end: date | None = None,
+    sleep: Callable[[float], None] = time_module.sleep,
+) -> tuple[History, list[str]]:
+    """``--data`` files, plus every other symbol the enabled rules watch from its configured
+    source (``sleep`` paces the sources' retries). Returns the history and the symbols fetched
+    from sources."""
+    history = load_data_files(config, data)
+    needed = sorted(
+        {s for params in config.rules if params.enabled for s in params.watched_symbols()}
+    )
+    missing = [s for s in needed if s not in history]
+    if not missing:
+        return history, []
+    from bot.sources.poller import Poller
+
+    poller = Poller.from_config(config, SystemClock(), sleep=sleep)
+    try:
+        for symbol in missing:
+            history.set(symbol, poller.fetch_daily(symbol, config.symbols[symbol], None, end))
+    finally:
+        poller.close()
+    return history, missing
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+
+def alert_json(alert: Alert, config: Config) -> dict[str, Any]:
+    """One ``--json`` line: time, rule, type, symbol, value, message."""
+    return {
+        "time": alert.time.astimezone(config.tz).isoformat(),
+        "rule": alert.rule_id,
+        "type": alert.rule_type,
+        "symbol": alert.symbol,
+        "value": alert.value,
+        "message": alert.text,
+    }
+
+
+def print_table(alerts: Sequence[Alert], config: Config, out: TextIO) -> None:
+    """A human-readable table; continuation lines of long messages are indented."""
+    rows = [
+        (
+            alert.time.astimezone(config.tz).strftime("%Y-%m-%d %H:%M %Z"),
+            alert.rule_id,
+            alert.symbol,
+            f"{alert.value:,.2f}",
+            alert.text,
+        )
+        for alert in alerts
+    ]
+    header = ("time", "rule", "symbol", "value", "message")
+    widths = [max([len(header[i]), *(len(r[i]) for r in rows)]) for i in range(4)]
+    indent = sum(widths) + 2 * 4
+
+    def line(cells: Sequence[str]) -> str:
+        head = "  ".join(
+            cell.rjust(w) if i == 3 else cell.ljust(w)
+            for i, (cell, w) in enumerate(zip(cells[:4], widths, strict=True))
+        )
+        message = cells[4].replace("\n", "\n" + " " * indent)
+        return f"{head}  {message}"
+
+    print(line(header), file=out)
+    for row in rows:
+        print(line(row), file=out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+
+def _date_arg(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a date such as 2025-01-01, got {text!r}"
+        ) from None
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``backtest`` on the CLI's subparsers (handler: :func:`run`)."""
+    parser = subparsers.add_parser(
+        "backtest",
+        help="replay daily history through the rules and print the alerts they would have sent",
+        description=(
+            "Replay daily closes (Yahoo/Stooq CSV) and FRED series through the configured rules "
+            "with the live engine. Rows before --start warm the rules up without alerting. "
+            "Symbols without --data are fetched from their configured source."
+        ),
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
+    )
+    parser.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="ID=FILE",
+        help="daily CSV for a symbol id, or a FRED CSV for a series id (repeatable)",
+    )
+    parser.add_argument("--start", type=_date_arg, metavar="DATE", help="first day to report")
+    parser.add_argument("--end", type=_date_arg, metavar="DATE", help="last day to replay")
+    parser.add_argument("--json", action="store_true", help="one JSON object per alert and line")
+    parser.set_defaults(handler=run)
+
+
+def run(
+    args: argparse.Namespace,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+    sleep: Callable[[float], None] = time_module.sleep,
+) -> int:
+    """Run a backtest from parsed arguments; returns the exit code (2 on bad input).
+
+    ``sleep`` paces retries of sources asked for symbols without ``--data`` (tests pass a
+    recorder)."""
+    from bot.cli import read_config
+    from bot.errors import ConfigError
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    if args.start is not None and args.end is not None and args.start > args.end:
+        print(f"error: --start {args.start} is after --end {args.end}", file=err)
+        return 2
+    try:
+        config = read_config(args.config)
+        data = parse_data_args(args.data)
+        history, fetched = load_history(config, data, args.end, sleep)
+    except ConfigError as exc:
+        print(str(exc), file=err)
+        return 2
+    except BotError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    result = replay_detailed(config, history, args.start, args.end)
+    for rule_id, problem in result.errors.items():
+        print(f"error: rule {rule_id} failed: {problem}", file=err)
+    if args.json:
+        for alert in result.alerts:
+            print(json.dumps(alert_json(alert, config), ensure_ascii=False), file=out)
+    else:
+        print_table(result.alerts, config, out)
+        span = f"{args.start or 'first row'} .. {args.end or 'last row'}"
+        source = f"; fetched {', '.join(fetched)} from sources" if fetched else ""
+        print(
+            f"\n{len(result.alerts)} alerts from {len(config.rules)} rules over {span} "
+            f"({result.observations} observations, {result.warmup} for warm-up{source})",
+            file=out,
+        )
+    return 1 if result.errors else 0

@@ -1,0 +1,361 @@
+"""``digest``: a scheduled summary after the close, once per trading day.
+
+At ``at`` (e.g. ``"16:15"``) in the exchange time zone of the first listed symbol's calendar
+(XNYS and CME: New York; ``always``: the configured ``timezone``) on that calendar's trading days,
+the digest lists for each symbol its last close, the day/MTD/YTD change, the distance to its
+record close and to every level configured in a ``cross`` rule on it, and the days since its last
+record close; then the current range of the ``rate`` symbol, if one is given.
+
+It fires on ``tick`` observations (the live worker emits one per poll cycle; the backtest emits
+one per trading day at ``at``, see :meth:`DigestRule.scheduled_times`). A day's close is used
+only once that session has closed by the tick's time — no look-ahead in backtests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from pydantic import Field
+
+from bot.calendars import MarketCalendar, get_calendar
+from bot.clock import Clock
+from bot.config import ClockTime, RuleParams, StrList
+from bot.model import AlertDraft, DailySeries, History, Observation
+from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.text import fmt_number, fmt_range
+from bot.rules.windows import Window, parse_day
+
+_MTD, _YTD = Window("mtd"), Window("ytd")
+
+
+class DigestParams(RuleParams):
+    """``type: digest`` options."""
+
+    symbols: StrList = Field(min_length=1)
+    at: ClockTime
+    #: a rate symbol (e.g. the FRED target range) whose current value closes the digest
+    rate: str | None = None
+
+    def watched_symbols(self) -> list[str]:
+        return [*self.symbols, *([self.rate] if self.rate else [])]
+
+
+def _levels_by_symbol(all_rules: Sequence[RuleParams]) -> dict[str, list[float]]:
+    """Levels of the ``cross`` rules configured on each symbol (sorted, no duplicates)."""
+    found: dict[str, set[float]] = {}
+    for params in all_rules:
+        if params.type != "cross" or not params.enabled:
+            continue
+        symbol = getattr(params, "symbol", None)
+        all_levels = getattr(params, "all_levels", None)
+        if isinstance(symbol, str) and callable(all_levels):
+            found.setdefault(symbol, set()).update(all_levels())
+    return {symbol: sorted(levels) for symbol, levels in found.items()}
+
+
+@RULES.register("digest")
+class DigestRule(Rule[DigestParams]):
+    """A once-a-day summary on trading days at ``at``."""
+
+    type_name: ClassVar[str] = "digest"
+    params_model: ClassVar[type[RuleParams]] = DigestParams
+    template_fields: ClassVar[frozenset[str]] = frozenset({"date", "summary"})
+    observation_kinds: ClassVar[frozenset[str]] = frozenset({"tick"})
+
+    def __init__(self, params: DigestParams, context: RuleContext) -> None:
+        super().__init__(params, context)
+        first = context.symbols.get(params.symbols[0])
+        calendar_name = first.calendar if first is not None else "always"
+        self.calendar: MarketCalendar = get_calendar(calendar_name)
+        #: the time zone ``at`` is read in
+        self.tz: ZoneInfo = context.tz if calendar_name == "always" else self.calendar.tz
+        # Precomputed once: the digest is built every trading day of a backtest.
+        # The levels line: one format string per symbol, filled with each day's distances.
+        self._levels: dict[str, tuple[list[float], str]] = {
+            symbol: (
+                levels,
+                "  levels: " + ", ".join(f"{fmt_number(lv)} {{:+.2f}}%" for lv in levels),
+            )
+            for symbol, levels in _levels_by_symbol(context.all_rules).items()
+        }
+        self._names = {s: f"{context.name(s)} ({s})" for s in params.watched_symbols()}
+        self._calendars = {
+            s: get_calendar(context.symbols[s].calendar)
+            for s in params.symbols
+            if s in context.symbols
+        }
+
+    def wants(self, observation: Observation) -> bool:
+        return observation.kind == "tick"
+
+    def history_days(self) -> int | None:
+        return None  # the record close needs all of it
+
+    def _trading_day(self, day: date) -> bool:
+        return self.calendar.name == "always" or self.calendar.is_trading_day(day)
+
+    def scheduled_times(self, start: date, end: date) -> list[datetime]:
+        """The moments (UTC) the digest is due between the dates: ``at`` on each trading day."""
+        at = self.params.at
+        days: list[date]
+        if self.calendar.name == "always":
+            days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+        else:
+            days = [session.date for session in self.calendar.sessions_between(start, end)]
+        return [datetime.combine(day, at, self.tz).astimezone(UTC) for day in days]
+
+    def evaluate(
+        self,
+        observations: Sequence[Observation],
+        history: History,
+        state: Mapping[str, Any] | None,
+        clock: Clock,
+    ) -> tuple[RuleState, list[AlertDraft]]:
+        state = state or {}
+        last_day = parse_day(state.get("last_day"))
+        # Records and the rate's "since" are kept incrementally: plain objects during the call,
+        # ISO strings in the state between calls.
+        records = {
+            symbol: _RecordTracker.load(
+                history.get(symbol), (state.get("records") or {}).get(symbol)
+            )
+            for symbol in self.params.symbols
+        }
+        rate = (
+            _RateTracker.load(history.get(self.params.rate), state.get("rate"))
+            if self.params.rate
+            else None
+        )
+        drafts: list[AlertDraft] = []
+        at = self.params.at
+        for observation in observations:
+            local = observation.time.astimezone(self.tz)
+            day = local.date()
+            if local.time() < at or (last_day is not None and day <= last_day):
+                continue
+            if not self._trading_day(day):
+                continue
+            drafts.append(self._digest(observation, local, day, history, records, rate))
+            last_day = day
+        new_state = {
+            "last_day": last_day.isoformat() if last_day else None,
+            "records": {symbol: tracker.dump() for symbol, tracker in records.items()},
+            "rate": rate.dump() if rate is not None else {},
+        }
+        return new_state, drafts
+
+    # -- the summary ---------------------------------------------------------------------------
+
+    def _cutoff(self, symbol: str, day: date, moment: datetime) -> date:
+        """Latest row date usable at ``moment``: ``day`` once its session closed, else the day
+        before (a digest scheduled before the close must not read that close)."""
+        calendar = self._calendars.get(symbol, self.calendar)
+        session = calendar.session_on(day)
+        closed = session.close <= moment if session is not None else False
+        return day if closed else day - timedelta(days=1)
+
+    def _digest(
+        self,
+        observation: Observation,
+        local: datetime,
+        day: date,
+        history: History,
+        records: dict[str, _RecordTracker],
+        rate: _RateTracker | None,
+    ) -> AlertDraft:
+        params = self.params
+        day_text = day.isoformat()
+        lines = [f"Daily digest {day_text} ({local.hour:02d}:{local.minute:02d} {local.tzname()})"]
+        first_value = 0.0
+        for position, symbol in enumerate(params.symbols):
+            series = history.get(symbol)
+            index = series.index_on_or_before(self._cutoff(symbol, day, observation.time))
+            if index < 0:
+                lines.append(f"{self._names[symbol]}: no data yet")
+                continue
+            if position == 0:
+                first_value = series.values[index]
+            self._symbol_lines(lines, symbol, series, index, records[symbol])
+        if rate is not None and params.rate:
+            lines.append(rate.line(self._names[params.rate], day))
+        return AlertDraft(
+            key=day_text,
+            symbol=params.symbols[0],
+            time=observation.time,
+            value=first_value,
+            text="\n".join(lines),
+            fields={"date": day_text, "summary": "\n".join(lines[1:])},
+        )
+
+    def _symbol_lines(
+        self,
+        lines: list[str],
+        symbol: str,
+        series: DailySeries,
+        index: int,
+        record: _RecordTracker,
+    ) -> None:
+        """Append the symbol's lines (one digest per trading day: keep this lean)."""
+        values = series.values
+        close, close_day = values[index], series.dates[index]
+        day_base = values[index - 1] if index > 0 else 0.0
+        mtd_base, ytd_base = record.bases(close_day)
+        best, best_day = record.advance(index)
+        days = (close_day - best_day).days
+        if days == 0:
+            since = "a record close today"
+        else:
+            since = f"{days:,d} day{'' if days == 1 else 's'} since"
+        # One f-string per line: this runs every trading day of a backtest.
+        if day_base and mtd_base and ytd_base:  # the usual case, without a call per number
+            lines.append(
+                f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}: "
+                f"day {(close / day_base - 1.0) * 100.0:+.2f}%, "
+                f"MTD {(close / mtd_base - 1.0) * 100.0:+.2f}%, "
+                f"YTD {(close / ytd_base - 1.0) * 100.0:+.2f}%"
+            )
+        else:
+            lines.append(
+                f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}: "
+                f"day {_pct(close, day_base)}, MTD {_pct(close, mtd_base)}, "
+                f"YTD {_pct(close, ytd_base)}"
+            )
+        lines.append(
+            f"  record close {best:,.2f} ({best_day.isoformat()}): "
+            f"{_pct(close, best) if not best else f'{(close / best - 1.0) * 100.0:+.2f}%'}, "
+            f"{since}"
+        )
+        levels = self._levels.get(symbol)
+        if levels and close:
+            targets, template = levels
+            lines.append(template.format(*[(level / close - 1.0) * 100.0 for level in targets]))
+
+
+def _pct(value: float, base: float) -> str:
+    return f"{(value / base - 1.0) * 100.0:+.2f}%" if base else "n/a"
+
+
+class _RecordTracker:
+    """The record close of a series through a row, advanced row by row (amortised O(1))."""
+
+    __slots__ = ("day", "month", "month_base", "series", "through", "value", "year", "year_base")
+
+    def __init__(self, series: DailySeries, value: float | None, day: date | None, through: int):
+        self.series = series
+        self.value = value
+        self.day = day
+        self.through = through  # index of the last row folded in; -1: none
+        # MTD/YTD base closes of the month/year last asked (looked up once per period).
+        self.month: tuple[int, int] | None = None
+        self.month_base = 0.0
+        self.year: int | None = None
+        self.year_base = 0.0
+
+    def bases(self, day: date) -> tuple[float, float]:
+        """The closes before ``day``'s month and year began (0.0 when history is too short)."""
+        series = self.series
+        if self.month != (day.year, day.month):
+            self.month = (day.year, day.month)
+            i = series.index_before(day.replace(day=1))
+            self.month_base = series.values[i] if i >= 0 else 0.0
+        if self.year != day.year:
+            self.year = day.year
+            i = series.index_before(date(day.year, 1, 1))
+            self.year_base = series.values[i] if i >= 0 else 0.0
+        return self.month_base, self.year_base
+
+    @classmethod
+    def load(cls, series: DailySeries, saved: Mapping[str, Any] | None) -> _RecordTracker:
+        through_day = parse_day((saved or {}).get("through"))
+        if saved is None or through_day is None or saved.get("record") is None:
+            return cls(series, None, None, -1)
+        return cls(
+            series,
+            float(saved["record"]),
+            date.fromisoformat(saved["date"]),
+            series.index_on_or_before(through_day),
+        )
+
+    def advance(self, index: int) -> tuple[float, date]:
+        """The record close of rows ``..index``."""
+        values, dates = self.series.values, self.series.dates
+        if self.value is None or self.day is None:
+            window = values[: index + 1]
+            best = max(window)
+            self.value, self.day, self.through = best, dates[window.index(best)], index
+            return best, self.day
+        best, best_day = self.value, self.day
+        for i in range(self.through + 1, index + 1):
+            if values[i] > best:
+                best, best_day = values[i], dates[i]
+        self.value, self.day = best, best_day
+        self.through = max(self.through, index)
+        return best, best_day
+
+    def dump(self) -> dict[str, Any]:
+        if self.value is None or self.day is None or self.through < 0:
+            return {}
+        return {
+            "record": self.value,
+            "date": self.day.isoformat(),
+            "through": self.series.dates[self.through].isoformat(),
+        }
+
+
+class _RateTracker:
+    """The current rate (range) and the day it took effect, advanced row by row."""
+
+    __slots__ = ("lower", "series", "since", "text", "through", "upper")
+
+    def __init__(self, series: DailySeries) -> None:
+        self.series = series
+        self.lower = series.columns.get("lower")
+        self.upper = series.columns.get("upper") or series.values
+        self.since: date | None = None
+        self.through = -1
+        self.text: str | None = None  # the line for row ``through``
+
+    @classmethod
+    def load(cls, series: DailySeries, saved: Mapping[str, Any] | None) -> _RateTracker:
+        tracker = cls(series)
+        through = parse_day((saved or {}).get("through"))
+        since = parse_day((saved or {}).get("since"))
+        if through is not None and since is not None:
+            tracker.through = series.index_on_or_before(through)
+            tracker.since = since if tracker.through >= 0 else None
+        return tracker
+
+    def _row(self, i: int) -> tuple[float | None, float]:
+        return (self.lower[i] if self.lower is not None else None, self.upper[i])
+
+    def line(self, name: str, day: date) -> str:
+        """``Fed funds target range 4.25–4.50% (since 2024-12-19)``."""
+        index = self.series.index_on_or_before(day)
+        if index < 0:
+            return f"{name}: no data yet"
+        if index == self.through and self.text is not None:
+            return self.text  # unchanged since the last digest (rates move a few times a year)
+        current = self._row(index)
+        if self.since is None or self.through < 0 or self.through > index:
+            i = index  # walk back to where the current value began (once)
+            while i > 0 and self._row(i - 1) == current:
+                i -= 1
+            self.since = self.series.dates[i]
+        else:
+            for i in range(self.through + 1, index + 1):
+                if self._row(i) != self._row(i - 1):
+                    self.since = self.series.dates[i]
+        self.through = index
+        self.text = f"{name} {fmt_range(*current)} (since {self.since.isoformat()})"
+        return self.text
+
+    def dump(self) -> dict[str, Any]:
+        if self.since is None or self.through < 0:
+            return {}
+        return {
+            "through": self.series.dates[self.through].isoformat(),
+            "since": self.since.isoformat(),
+        }

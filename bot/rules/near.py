@@ -1,0 +1,189 @@
+"""``near``: the value comes within X% or X points of a level or of the record close.
+
+"Russell 2000 within 0.5% of its record close" fires once per approach: after firing, the rule
+re-arms only when the value has moved away by more than ``rearm`` (default: twice ``within``), so
+a market hovering at the edge of the band does not produce a stream of alerts. Like ``cross``,
+the first observation only arms the rule (starting the bot near the level sends nothing).
+
+With ``of: record`` the target is the highest close *before* the observation's session (seeded
+from history, then kept up to date from new closes), so a value above the record is "within"
+the band too — the ``record_close`` rule reports new records.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+from pydantic import model_validator
+
+from bot.clock import Clock
+from bot.config import RuleParams, ThresholdValue
+from bot.model import AlertDraft, History, Observation
+from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.text import event_time_key, fmt_number, fmt_time, fmt_value
+from bot.rules.windows import parse_day
+
+
+class NearParams(RuleParams):
+    """``type: near`` options."""
+
+    symbol: str
+    level: float | None = None
+    of: Literal["record"] | None = None
+    within: ThresholdValue
+    rearm: ThresholdValue | None = None
+    on: Literal["price", "close"] = "price"
+
+    @model_validator(mode="after")
+    def _one_target(self) -> NearParams:
+        if (self.level is None) == (self.of is None):
+            raise ValueError("give either 'level' or 'of: record' (exactly one of them)")
+        if self.within.amount <= 0:
+            raise ValueError("'within' must be greater than 0")
+        if self.rearm is not None and self.rearm.amount < 0:
+            raise ValueError("'rearm' must not be negative")
+        return self
+
+
+@RULES.register("near")
+class NearRule(Rule[NearParams]):
+    """Fires when the value enters the band around a level or the record close."""
+
+    type_name: ClassVar[str] = "near"
+    params_model: ClassVar[type[RuleParams]] = NearParams
+    template_fields: ClassVar[frozenset[str]] = frozenset(
+        {"target", "target_name", "distance", "distance_pct", "within", "side"}
+    )
+
+    def __init__(self, params: NearParams, context: RuleContext) -> None:
+        super().__init__(params, context)
+        self._kinds = ("close",) if params.on == "close" else ("price", "close")
+
+    def wants(self, observation: Observation) -> bool:
+        return observation.symbol == self.params.symbol and observation.kind in self._kinds
+
+    def history_days(self) -> int | None:
+        return None if self.params.of == "record" else 0
+
+    def evaluate(
+        self,
+        observations: Sequence[Observation],
+        history: History,
+        state: Mapping[str, Any] | None,
+        clock: Clock,
+    ) -> tuple[RuleState, list[AlertDraft]]:
+        params = self.params
+        state = state or {}
+        armed: bool | None = state.get("armed")
+        drafts: list[AlertDraft] = []
+        within, rearm = params.within, params.rearm
+        if params.of is None:
+            level = float(params.level or 0.0)
+            band = within.of(level)
+            away = rearm.of(level) if rearm is not None else 2.0 * band
+            for observation in observations:
+                distance = abs(observation.value - level)
+                if armed is None:
+                    armed = distance > band  # first observation: arm only
+                elif armed:
+                    if distance <= band:
+                        armed = False
+                        drafts.append(self._draft(observation, level, None))
+                elif distance > away:
+                    armed = True
+            return {"armed": armed}, drafts
+
+        # of: record — keep the record close of the rows before each observation's session.
+        series = history.get(params.symbol)
+        values, dates = series.values, series.dates
+        record: float | None = state.get("record")
+        record_day = parse_day(state.get("record_date"))
+        through = parse_day(state.get("through"))
+        folded = series.index_on_or_before(through) if through is not None else -1
+        tz = self.context.tz
+        size, following = len(dates), -1
+        banded: float | None = None  # the record ``band``/``away`` were computed for
+        band = away = 0.0
+        for observation in observations:
+            session = observation.session or observation.time.astimezone(tz).date()
+            # The first row dated on or after the session, walking forward (sessions only grow
+            # within a batch; bisect when they did not): cheaper than a bisection per row.
+            if following < 0 or (following > 0 and dates[following - 1] >= session):
+                following = bisect.bisect_left(dates, session)
+            while following < size and dates[following] < session:
+                following += 1
+            prev = following - 1
+            if folded < 0 <= prev and record is None:
+                window = values[: prev + 1]
+                record = max(window)
+                record_day = dates[window.index(record)]
+                folded = prev
+            while folded < prev:
+                folded += 1
+                if record is None or values[folded] > record:
+                    record, record_day = values[folded], dates[folded]
+            if record is None:
+                continue  # no close yet: nothing to be near
+            if record != banded:  # the bands move with the record (rarely): recompute then
+                banded = record
+                band = within.of(record)
+                away = rearm.of(record) if rearm is not None else 2.0 * band
+            distance = abs(observation.value - record)
+            if armed is None:
+                armed = distance > band
+            elif armed:
+                if distance <= band:
+                    armed = False
+                    drafts.append(self._draft(observation, record, record_day))
+            elif distance > away:
+                armed = True
+        new_state = {
+            "armed": armed,
+            "record": record,
+            "record_date": record_day.isoformat() if record_day else None,
+            "through": dates[folded].isoformat() if folded >= 0 else None,
+        }
+        return new_state, drafts
+
+    def _draft(
+        self, observation: Observation, target: float, record_day: date | None
+    ) -> AlertDraft:
+        params = self.params
+        name = self.context.name(params.symbol)
+        value = observation.value
+        distance = value - target
+        distance_pct = (value / target - 1.0) * 100.0 if target else 0.0
+        side = "above" if distance > 0 else "below" if distance < 0 else "at"
+        if record_day is not None:
+            target_name = f"its record close {fmt_value(target)} of {record_day.isoformat()}"
+        else:
+            target_name = fmt_number(target)
+        basis = "closed at" if observation.kind == "close" else "at"
+        where = (
+            f"{fmt_number(abs(distance))} points ({abs(distance_pct):.2f}%) {side} {target_name}"
+            if side != "at"
+            else f"exactly at {target_name}"
+        )
+        text = (
+            f"{name} ({params.symbol}) {basis} {fmt_value(value)}: {where}, "
+            f"within {params.within}, on {fmt_time(observation.time, self.context.tz)}"
+        )
+        what = "record" if record_day is not None else f"{target:g}"
+        return AlertDraft(
+            key=f"{what}:{event_time_key(observation)}",
+            symbol=params.symbol,
+            time=observation.time,
+            value=value,
+            text=text,
+            fields={
+                "target": fmt_number(target),
+                "target_name": target_name,
+                "distance": fmt_number(abs(distance)),
+                "distance_pct": f"{abs(distance_pct):.2f}%",
+                "within": str(params.within),
+                "side": side,
+            },
+        )

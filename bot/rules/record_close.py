@@ -1,0 +1,181 @@
+"""``record_close``: a new all-time (or N-session) closing high or low.
+
+Only final daily closes count — an intraday print above the record is not a record close (on
+2024-11-25 ^RUT traded above its 2021 record but closed at 2,442.03, below 2,442.74: no alert).
+The record is seeded from history, so a first run never fires just because no state existed.
+Closes the rule never saw (the bot was down) are folded into the record from history silently.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+from pydantic import field_validator
+
+from bot.clock import Clock
+from bot.config import RuleParams
+from bot.model import AlertDraft, DailySeries, History, Observation
+from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.text import fmt_count, fmt_percent, fmt_signed, fmt_value
+from bot.rules.windows import Window, WindowValue, parse_day
+
+
+class RecordCloseParams(RuleParams):
+    """``type: record_close`` options."""
+
+    symbol: str
+    kind: Literal["high", "low"] = "high"
+    #: ``252d``: a close above the highest close of the previous 252 sessions; default all-time
+    window: WindowValue | None = None
+
+    @field_validator("window")
+    @classmethod
+    def _sessions_only(cls, value: Window | None) -> Window | None:
+        if value is not None and value.calendar:
+            raise ValueError(f"expected a number of sessions such as 252d, got {value}")
+        return value
+
+
+@RULES.register("record_close")
+class RecordCloseRule(Rule[RecordCloseParams]):
+    """Fires on a close beyond every earlier close (of the window)."""
+
+    type_name: ClassVar[str] = "record_close"
+    params_model: ClassVar[type[RuleParams]] = RecordCloseParams
+    template_fields: ClassVar[frozenset[str]] = frozenset(
+        {"kind", "session", "previous", "previous_date", "gain", "gain_pct", "days", "sessions"}
+    )
+    observation_kinds: ClassVar[frozenset[str]] = frozenset({"close"})
+
+    def __init__(self, params: RecordCloseParams, context: RuleContext) -> None:
+        super().__init__(params, context)
+        self._span = params.window.sessions if params.window is not None else None
+        self._high = params.kind == "high"
+
+    def wants(self, observation: Observation) -> bool:
+        return observation.kind == "close" and observation.symbol == self.params.symbol
+
+    def history_days(self) -> int | None:
+        return None if self.params.window is None else self.params.window.history_days()
+
+    def evaluate(
+        self,
+        observations: Sequence[Observation],
+        history: History,
+        state: Mapping[str, Any] | None,
+        clock: Clock,
+    ) -> tuple[RuleState, list[AlertDraft]]:
+        series = history.get(self.params.symbol)
+        values, dates = series.values, series.dates
+        high, span = self._high, self._span
+        state = state or {}
+        record: float | None = state.get("record")
+        record_day = parse_day(state.get("date"))
+        last_session = parse_day(state.get("last_session"))
+        # Index of the last history row already folded into the record.
+        folded = series.index_on_or_before(last_session) if last_session is not None else -1
+        drafts: list[AlertDraft] = []
+        size, following = len(dates), -1
+        for observation in observations:
+            session = observation.session or observation.time.astimezone(self.context.tz).date()
+            if last_session is not None and session <= last_session:
+                continue  # the same close again (re-poll, restart): already judged
+            # The first row dated on or after the session, walking forward (sessions only grow
+            # within a batch; bisect when they did not): cheaper than a bisection per row.
+            if following < 0 or (following > 0 and dates[following - 1] >= session):
+                following = bisect.bisect_left(dates, session)
+            while following < size and dates[following] < session:
+                following += 1
+            prev = following - 1
+            if span is not None:
+                low_index = max(prev - span + 1, 0)
+                if prev < 0 or record_day is None or record_day < dates[low_index]:
+                    # The record left the window (or there is none yet): recompute it once.
+                    record, record_day = _extreme(series, low_index, prev, high)
+                    folded = prev
+            elif record is None and prev >= 0 and folded < 0:
+                record, record_day = _extreme(series, 0, prev, high)
+                folded = prev
+            # Closes between the last one judged and this one (missed while down): fold in.
+            while folded < prev:
+                folded += 1
+                candidate = values[folded]
+                if record is None or (candidate > record if high else candidate < record):
+                    record, record_day = candidate, dates[folded]
+            value = observation.value
+            if record is not None and record_day is not None:
+                if value > record if high else value < record:
+                    drafts.append(
+                        self._draft(observation, session, series, record, record_day, prev)
+                    )
+                    record, record_day = value, session
+            else:
+                record, record_day = value, session
+            last_session = session
+            folded = prev
+        new_state = {
+            "record": record,
+            "date": record_day.isoformat() if record_day else None,
+            "last_session": last_session.isoformat() if last_session else None,
+        }
+        return new_state, drafts
+
+    def _draft(
+        self,
+        observation: Observation,
+        session: date,
+        series: DailySeries,
+        previous: float,
+        previous_day: date,
+        prev_index: int,
+    ) -> AlertDraft:
+        params = self.params
+        name = self.context.name(params.symbol)
+        gain = observation.value - previous
+        gain_pct = (observation.value / previous - 1.0) * 100.0 if previous else 0.0
+        days = (session - previous_day).days
+        sessions = prev_index - series.index_on_or_before(previous_day) + 1
+        what = "high" if self._high else "low"
+        if params.window is None:
+            label, scope = f"record {what}", "record"
+        else:
+            label = scope = f"{params.window.sessions}-session {what}"
+        fields = {
+            "kind": what,
+            "session": session.isoformat(),
+            "previous": fmt_value(previous),
+            "previous_date": previous_day.isoformat(),
+            "gain": fmt_signed(gain),
+            "gain_pct": fmt_percent(gain_pct),
+            "days": fmt_count(days),
+            "sessions": fmt_count(sessions),
+        }
+        text = (
+            f"{name} ({params.symbol}) closed at a {label} of {fmt_value(observation.value)} "
+            f"on {fields['session']}: previous {scope} {fields['previous']} of "
+            f"{fields['previous_date']}, {fields['gain']} points ({fields['gain_pct']}); "
+            f"it stood {fields['days']} day{'' if days == 1 else 's'} "
+            f"({fields['sessions']} session{'' if sessions == 1 else 's'})"
+        )
+        return AlertDraft(
+            key=f"{what}:{fields['session']}",
+            symbol=params.symbol,
+            time=observation.time,
+            value=observation.value,
+            text=text,
+            fields=fields,
+        )
+
+
+def _extreme(
+    series: DailySeries, first: int, last: int, high: bool
+) -> tuple[float | None, date | None]:
+    """Highest (or lowest) close in rows ``first..last`` and its date; the earliest on ties."""
+    if last < first or last < 0:
+        return None, None
+    window = series.values[first : last + 1]
+    best = max(window) if high else min(window)
+    return best, series.dates[first + window.index(best)]

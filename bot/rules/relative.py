@@ -1,0 +1,222 @@
+"""``relative``: one symbol beats (or trails) another by a margin over a window — e.g. ^RUT beats
+^GSPC by 5 percentage points month-to-date.
+
+The spread is ``%change(symbol) − %change(versus)`` over the same window, in percentage points,
+on final closes only: a session is judged once both symbols have closed it (whichever close
+arrives second triggers it). ``direction: up`` means ``symbol`` outperforms, ``down`` that it
+underperforms. Fires once per period and direction like ``change``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from datetime import date
+from typing import Any, ClassVar, Literal
+
+from bot.clock import Clock
+from bot.config import RuleParams, ThresholdValue
+from bot.model import AlertDraft, DailySeries, History, Observation
+from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.text import fmt_percent, fmt_time
+from bot.rules.windows import Window, WindowValue, breach_step, episodic, event_key, window_label
+
+
+class RelativeParams(RuleParams):
+    """``type: relative`` options."""
+
+    symbol: str
+    versus: str
+    window: WindowValue
+    threshold: ThresholdValue  # percentage points: 5, "5%" and "5pt" all mean 5 points
+    direction: Literal["up", "down", "both"] = "both"
+
+    def watched_symbols(self) -> list[str]:
+        return [self.symbol, self.versus]
+
+
+def _change(series: DailySeries, index: int, window: Window) -> float | None:
+    """% change of row ``index`` over ``window`` (None without enough history)."""
+    if index < 0:
+        return None
+    base = window.base_index(series, series.dates[index], index - 1)
+    if base < 0 or not series.values[base]:
+        return None
+    return (series.values[index] / series.values[base] - 1.0) * 100.0
+
+
+@RULES.register("relative")
+class RelativeRule(Rule[RelativeParams]):
+    """Fires when the performance gap between two symbols reaches the threshold."""
+
+    type_name: ClassVar[str] = "relative"
+    params_model: ClassVar[type[RuleParams]] = RelativeParams
+    template_fields: ClassVar[frozenset[str]] = frozenset(
+        {"versus", "versus_name", "spread", "change", "versus_change", "window", "direction"}
+    )
+    observation_kinds: ClassVar[frozenset[str]] = frozenset({"close"})
+
+    def __init__(self, params: RelativeParams, context: RuleContext) -> None:
+        super().__init__(params, context)
+        self._pair = (params.symbol, params.versus)
+
+    def wants(self, observation: Observation) -> bool:
+        return observation.kind == "close" and observation.symbol in self._pair
+
+    def history_days(self) -> int | None:
+        return self.params.window.history_days()
+
+    def _spread(
+        self, mine: DailySeries, other: DailySeries, session: date
+    ) -> tuple[float, float, float] | None:
+        """(spread, my change, their change) on ``session`` once both closed it."""
+        i = mine.index_on_or_before(session)
+        j = other.index_on_or_before(session)
+        if i < 0 or j < 0 or mine.dates[i] != session or other.dates[j] != session:
+            return None
+        window = self.params.window
+        a, b = _change(mine, i, window), _change(other, j, window)
+        if a is None or b is None:
+            return None
+        return a - b, a, b
+
+    def evaluate(
+        self,
+        observations: Sequence[Observation],
+        history: History,
+        state: Mapping[str, Any] | None,
+        clock: Clock,
+    ) -> tuple[RuleState, list[AlertDraft]]:
+        params = self.params
+        window = params.window
+        mine, other = history.get(params.symbol), history.get(params.versus)
+        limit = abs(params.threshold.amount)
+        want_up = params.direction in ("up", "both")
+        want_down = params.direction in ("down", "both")
+        rolling = episodic(window)
+        state = state or {}
+        fired: dict[str, str | None] | None = (
+            dict(state["fired"]) if state.get("fired") is not None else None
+        )
+        last = state.get("last_session")
+        last_session = date.fromisoformat(last) if last else None
+        drafts: list[AlertDraft] = []
+        tz = self.context.tz
+        # The hot loop of a backtest, kept to plain lists and locals: for each session, the
+        # rows of both symbols dated exactly that day (walking forward through their dates),
+        # then their changes from the window's base rows.
+        a_dates, a_values, a_size, a_row = mine.dates, mine.values, len(mine.dates), -1
+        b_dates, b_values, b_size, b_row = other.dates, other.values, len(other.dates), -1
+        calendar, span = window.calendar, window.sessions
+        period_start = period_end = date.max
+        a_base = b_base = -1
+        for observation in observations:
+            session = observation.session or observation.time.astimezone(tz).date()
+            if last_session is not None and session <= last_session:
+                continue  # judged already (the other symbol's close came first)
+            if fired is None:
+                fired = self._seed(mine, other, session)
+            if a_row < 0 or (a_row > 0 and a_dates[a_row - 1] >= session):
+                a_row = bisect.bisect_left(a_dates, session)
+            while a_row < a_size and a_dates[a_row] < session:
+                a_row += 1
+            if b_row < 0 or (b_row > 0 and b_dates[b_row - 1] >= session):
+                b_row = bisect.bisect_left(b_dates, session)
+            while b_row < b_size and b_dates[b_row] < session:
+                b_row += 1
+            if (
+                a_row >= a_size
+                or b_row >= b_size
+                or a_dates[a_row] != session
+                or b_dates[b_row] != session
+            ):
+                continue  # one of them has not closed this session (yet)
+            if calendar:
+                if not period_start <= session < period_end:
+                    period_start = window.period_start(session)
+                    period_end = window.period_end(session)
+                    a_base = mine.index_before(period_start)
+                    b_base = other.index_before(period_start)
+            else:
+                a_base, b_base = a_row - span, b_row - span
+            if a_base < 0 or b_base < 0 or not a_values[a_base] or not b_values[b_base]:
+                continue  # not enough history for the window
+            a = (a_values[a_row] / a_values[a_base] - 1.0) * 100.0
+            b = (b_values[b_row] / b_values[b_base] - 1.0) * 100.0
+            last_session = session
+            spread = a - b
+            up, down = spread >= limit, spread <= -limit
+            if not (up or down or (rolling and (fired["up"] or fired["down"]))):
+                continue
+            for direction in breach_step(fired, window, session, up, down):
+                if want_up if direction == "up" else want_down:
+                    drafts.append(self._draft(observation, session, spread, a, b, direction))
+        return {
+            "fired": fired,
+            "last_session": last_session.isoformat() if last_session else None,
+        }, drafts
+
+    def _seed(self, mine: DailySeries, other: DailySeries, session: date) -> dict[str, str | None]:
+        """Directions already reported this period (or the episode under way) before
+        ``session``, as a rule running all along would remember them."""
+        window = self.params.window
+        limit = abs(self.params.threshold.amount)
+        fired: dict[str, str | None] = {"up": None, "down": None}
+        prev = mine.index_before(session)
+        if prev < 0:
+            return fired
+        if episodic(window):
+            days = [mine.dates[prev]]
+        elif window.calendar:
+            start = window.period_start(session)
+            days = mine.dates[mine.index_before(start) + 1 : prev + 1]
+        else:
+            return fired
+        for day in days:
+            found = self._spread(mine, other, day)
+            if found is None:
+                continue
+            spread = found[0]
+            mark = day.isoformat() if episodic(window) else window.period_key(session)
+            if spread >= limit:
+                fired["up"] = mark
+            if spread <= -limit:
+                fired["down"] = mark
+        return fired
+
+    def _draft(
+        self,
+        observation: Observation,
+        session: date,
+        spread: float,
+        mine: float,
+        theirs: float,
+        direction: str,
+    ) -> AlertDraft:
+        params = self.params
+        name = self.context.name(params.symbol)
+        versus = self.context.name(params.versus)
+        verb = "beats" if spread >= 0 else "trails"
+        label = window_label(params.window)
+        text = (
+            f"{name} ({params.symbol}) {verb} {versus} ({params.versus}) by "
+            f"{abs(spread):.2f} points {label}: {fmt_percent(mine)} vs {fmt_percent(theirs)} "
+            f"at the close of {session.isoformat()} "
+            f"({fmt_time(observation.time, self.context.tz)})"
+        )
+        return AlertDraft(
+            key=event_key(params.window, session, direction),
+            symbol=params.symbol,
+            time=observation.time,
+            value=round(spread, 4),
+            text=text,
+            fields={
+                "versus": params.versus,
+                "versus_name": versus,
+                "spread": f"{spread:+.2f}",
+                "change": fmt_percent(mine),
+                "versus_change": fmt_percent(theirs),
+                "window": label,
+                "direction": direction,
+            },
+        )

@@ -1,0 +1,248 @@
+"""``python -m bot backtest``: the replay driver, its output formats, warm-up and errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from bot import backtest
+from bot.backtest import parse_data_args, replay
+from bot.cli import build_parser, main
+from bot.config import load_config
+from bot.model import History
+from tests.test_rule_support import business_days, series
+
+CONFIG = """\
+timezone: America/New_York
+state:
+  url: sqlite:///{state}
+sources:
+  yahoo: {{type: yahoo, base_url: http://127.0.0.1:9}}
+  fred: {{type: fred, base_url: http://127.0.0.1:9}}
+  local: {{type: csv}}
+symbols:
+  RUT: {{source: yahoo, ticker: "^RUT", name: Russell 2000, calendar: XNYS}}
+  SPX: {{source: local, file: spx.csv, name: S&P 500, calendar: XNYS}}
+  FED: {{source: fred, series: {{lower: DFEDTARL, upper: DFEDTARU}}, name: Fed funds}}
+rules:
+  - {{id: rut-record, type: record_close, symbol: RUT}}
+  - {{id: rut-2500, type: cross, symbol: RUT, level: 2500, on: close}}
+  - {{id: fed, type: rate_change, symbol: FED}}
+{extra}"""
+
+# ^RUT: the 2021 record, a long way below it, then 2025's records.
+RUT_ROWS = [
+    ("2021-11-05", 2437.08),
+    ("2021-11-08", 2442.74),
+    ("2021-11-09", 2412.27),
+    ("2024-11-25", 2442.03),
+    ("2025-09-17", 2421.08),
+    ("2025-09-18", 2467.70),
+    ("2025-10-14", 2495.50),
+    ("2025-10-15", 2519.75),
+]
+
+
+def yahoo_csv(rows: list[tuple[str, float]]) -> str:
+    lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
+    lines += [f"{d},{v},{v},{v},{v},{v},1000" for d, v in rows]
+    return "\n".join(lines) + "\n"
+
+
+def fred_csv(series_id: str, rows: list[tuple[str, float]]) -> str:
+    return "\n".join([f"observation_date,{series_id}"] + [f"{d},{v:.2f}" for d, v in rows]) + "\n"
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    (tmp_path / "rut.csv").write_text(yahoo_csv(RUT_ROWS))
+    (tmp_path / "spx.csv").write_text(yahoo_csv([("2025-09-18", 6631.96)]))
+    fed_days = ["2024-12-17", "2024-12-18", "2024-12-19", "2024-12-20"]
+    (tmp_path / "DFEDTARU.csv").write_text(
+        fred_csv("DFEDTARU", list(zip(fed_days, [4.75, 4.75, 4.50, 4.50], strict=True)))
+    )
+    (tmp_path / "DFEDTARL.csv").write_text(
+        fred_csv("DFEDTARL", list(zip(fed_days, [4.50, 4.50, 4.25, 4.25], strict=True)))
+    )
+    return tmp_path
+
+
+def write_config(workdir: Path, extra: str = "") -> Path:
+    path = workdir / "config.yaml"
+    path.write_text(CONFIG.format(state=workdir / "state.sqlite", extra=extra))
+    return path
+
+
+def data_args(workdir: Path) -> list[str]:
+    return [
+        "--data", f"RUT={workdir / 'rut.csv'}",
+        "--data", f"DFEDTARU={workdir / 'DFEDTARU.csv'}",
+        "--data", f"DFEDTARL={workdir / 'DFEDTARL.csv'}",
+    ]  # fmt: skip
+
+
+def run_cli(workdir: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["backtest", "--config", str(write_config(workdir)), *data_args(workdir), *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_json_lines_format_and_order(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(workdir, "--json", capsys=capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(set(row) == {"time", "rule", "type", "symbol", "value", "message"} for row in rows)
+    times = [datetime.fromisoformat(row["time"]) for row in rows]
+    assert times == sorted(times)
+    assert [(row["rule"], row["type"], row["symbol"]) for row in rows] == [
+        ("rut-record", "record_close", "RUT"),  # 2021-11-08 over 2021-11-05
+        ("fed", "rate_change", "FED"),
+        ("rut-record", "record_close", "RUT"),  # 2025-09-18
+        ("rut-record", "record_close", "RUT"),
+        ("rut-record", "record_close", "RUT"),
+        ("rut-2500", "cross", "RUT"),
+    ]
+    assert rows[1]["message"] == "Fed cuts by 25 bp: 4.50–4.75% → 4.25–4.50% (effective 2024-12-19)"
+    assert rows[1]["value"] == 4.5
+    # The close is stamped at the XNYS close, shown in the configured time zone.
+    assert rows[2]["time"] == "2025-09-18T16:00:00-04:00"
+    assert rows[2]["value"] == 2467.7
+    # The 2024-11-25 close (2,442.03) stayed below 2,442.74: no alert that day.
+    assert not any(row["time"].startswith("2024-11-25") for row in rows)
+
+
+def test_start_warms_up_without_alerting(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(workdir, "--json", "--start", "2025-01-01", capsys=capsys)
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert all(row["time"] >= "2025-01-01" for row in rows)
+    first = rows[0]
+    assert first["rule"] == "rut-record"
+    assert "previous record 2,442.74 of 2021-11-08" in first["message"]
+    # 2,495.50 had already armed nothing: rut-2500 fires only on 10-15, its first crossing.
+    assert [r["time"][:10] for r in rows if r["rule"] == "rut-2500"] == ["2025-10-15"]
+
+
+def test_end_stops_the_replay(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(workdir, "--json", "--end", "2025-09-30", capsys=capsys)
+    assert code == 0
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert max(row["time"] for row in rows) < "2025-10"
+
+
+def test_human_table(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(workdir, "--start", "2025-01-01", capsys=capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["time", "rule", "symbol", "value", "message"]
+    assert lines[1].startswith("2025-09-18 16:00 EDT  rut-record  RUT     2,467.70  Russell 2000")
+    assert lines[-1].startswith("4 alerts from 3 rules over 2025-01-01 .. last row")
+
+
+def test_symbols_without_data_come_from_their_source(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SPX has no --data: read through its configured (csv) source; no network involved."""
+    extra = "  - {id: rel, type: relative, symbol: RUT, versus: SPX, window: 1d, threshold: 50}\n"
+    config = write_config(workdir, extra)
+    code = main(["backtest", "--config", str(config), *data_args(workdir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "fetched SPX from sources" in out
+
+
+def test_never_touches_the_state_store(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_cli(workdir, "--json", capsys=capsys)
+    assert not (workdir / "state.sqlite").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "RUT"], "--data expects ID=FILE (e.g. --data RUT=rut.csv), got 'RUT'"),
+        (["--data", "=x.csv"], "--data expects ID=FILE"),
+        (["--data", "NOPE=x.csv"], "--data NOPE: unknown id 'NOPE'; symbols: RUT, SPX, FED"),
+        (["--data", "RUT=/no/such/file.csv"], "cannot read CSV file"),
+        (["--data", "DFEDTARU={dir}/DFEDTARU.csv"], "DFEDTARL missing"),
+        (["--data", "RUT={dir}/rut.csv", "--data", "RUT={dir}/rut.csv"], "--data RUT given twice"),
+        (["--data", "DFEDTARU={dir}/DFEDTARL.csv"], "unexpected FRED CSV header"),
+        (["--start", "2025-02-01", "--end", "2025-01-01"], "is after --end"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_problem(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    config = write_config(workdir)
+    args = [a.replace("{dir}", str(workdir)) for a in args]
+    code = main(["backtest", "--config", str(config), *args])
+    _, err = capsys.readouterr()
+    assert code == 2
+    assert message in err
+
+
+def test_unreachable_source_exits_2(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """No --data for RUT: its Yahoo source (a closed local port) fails — reported, exit 2."""
+    config = write_config(workdir)
+    fed = ["--data", f"DFEDTARU={workdir / 'DFEDTARU.csv'}"]
+    fed += ["--data", f"DFEDTARL={workdir / 'DFEDTARL.csv'}"]
+    args = build_parser().parse_args(["backtest", "--config", str(config), *fed])
+    pauses: list[float] = []
+    code = backtest.run(args, sleep=pauses.append)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: RUT ")
+    assert "127.0.0.1:9" in err
+
+
+def test_stooq_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    stooq = "Date,Open,High,Low,Close,Volume\n" + "".join(
+        f"{d},{v},{v},{v},{v},0\n" for d, v in RUT_ROWS
+    )
+    (workdir / "rut.csv").write_text(stooq)
+    code, out, _ = run_cli(workdir, "--json", capsys=capsys)
+    assert code == 0
+    assert len(out.splitlines()) == 6
+
+
+def test_parse_data_args() -> None:
+    assert parse_data_args(["RUT=a.csv", " DFEDTARU = b.csv "]) == {
+        "RUT": "a.csv",
+        "DFEDTARU": "b.csv",
+    }
+
+
+def test_replay_from_start_equals_the_tail_of_a_full_replay(workdir: Path) -> None:
+    """Warm-up is faithful: starting later changes nothing about what happens later."""
+    config = load_config(write_config(workdir))
+    days = business_days(date(2020, 1, 1), 400)
+    values = [2000 + 600 * ((i * 37) % 101) / 100 for i in range(400)]
+    history = History({"RUT": series(zip(days, values, strict=True))})
+    full = replay(config, history)
+    start = days[250]
+    tail = replay(config, history, start=start)
+    assert [a.id for a in tail] == [a.id for a in full if a.time.date() >= start]
+    assert tail
+
+
+def test_digest_in_a_backtest_from_start(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The digest gets a tick at 16:15 on each trading day from --start, knows the record from
+    the warm-up rows, and reads only closes final by then."""
+    extra = '  - {id: digest, type: digest, symbols: [RUT], at: "16:15", rate: FED}\n'
+    config = write_config(workdir, extra)
+    code = main(
+        ["backtest", "--config", str(config), *data_args(workdir), "--json", "--start",
+         "2025-09-18", "--end", "2025-09-18"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    digest = [row for row in rows if row["rule"] == "digest"]
+    assert [row["time"] for row in digest] == ["2025-09-18T16:15:00-04:00"]
+    assert digest[0]["message"].splitlines()[1:3] == [
+        "Russell 2000 (RUT) 2,467.70 on 2025-09-18: day +1.93%, MTD +1.05%, YTD +1.05%",
+        "  record close 2,467.70 (2025-09-18): +0.00%, a record close today",
+    ]
+    assert digest[0]["message"].endswith("Fed funds (FED) 4.25–4.50% (since 2024-12-19)")

@@ -1,0 +1,254 @@
+"""The engine: options every rule accepts (enabled, expires, cooldown, quiet_hours, silent,
+template, chats), deterministic alert ids, error isolation and per-rule observation routing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bot.config import ConfigError
+from bot.engine import Engine
+from bot.model import History, Observation
+from tests.test_rule_support import CLOCK, close_at, make_config, prices
+
+START = datetime(2025, 9, 18, 14, 0, tzinfo=UTC)  # 10:00 New York
+
+
+def cross(**extra: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"id": "rut-2500", "type": "cross", "symbol": "RUT", "level": 2500}
+    params.update(extra)
+    return params
+
+
+def run(
+    *rules: Mapping[str, Any],
+    values: Sequence[float] = (2490, 2505, 2480, 2510),
+    start: datetime = START,
+    step: timedelta = timedelta(minutes=1),
+    states: Mapping[str, Any] | None = None,
+):
+    engine = Engine.from_config(make_config(*rules))
+    observations = [
+        Observation("RUT", start + i * step, float(v), "price") for i, v in enumerate(values)
+    ]
+    return engine.evaluate(observations, History(), states or {}, CLOCK)
+
+
+def test_alert_ids_are_rule_id_and_event_key() -> None:
+    result = run(cross())
+    assert [a.id for a in result.alerts] == [
+        "rut-2500:2500:up:2025-09-18T14:01:00Z",
+        "rut-2500:2500:up:2025-09-18T14:03:00Z",
+    ]
+    assert {a.rule_type for a in result.alerts} == {"cross"}
+    assert result.states["rut-2500"]["last_alert"] == "2025-09-18T14:03:00+00:00"
+
+
+def test_enabled_false_skips_the_rule_entirely() -> None:
+    result = run(cross(enabled=False))
+    assert result.alerts == [] and "rut-2500" not in result.states
+
+
+def test_expires_stops_after_the_date() -> None:
+    # Local date in New York: 2025-09-18 is not after expires 2025-09-18; the 19th is.
+    assert len(run(cross(expires="2025-09-18")).alerts) == 2
+    result = run(cross(expires="2025-09-18"), start=START + timedelta(days=1))
+    assert result.alerts == []
+    later = run(
+        cross(expires="2025-09-18"),
+        values=(2490, 2505, 2480, 2510),
+        start=datetime(2025, 9, 19, 3, 58, tzinfo=UTC),  # 23:58 on the 18th in New York
+    )
+    assert [a.time.minute for a in later.alerts] == [59]  # 23:59 local: still the 18th
+
+
+def test_cooldown_holds_back_alerts_and_carries_across_calls() -> None:
+    result = run(cross(cooldown="1h"))
+    assert len(result.alerts) == 1 and len(result.suppressed) == 1
+    # The next call, 30 minutes after the first alert: still cooling down.
+    again = run(
+        cross(cooldown="1h"),
+        values=(2490, 2520),
+        start=START + timedelta(minutes=30),
+        states=result.states,
+    )
+    assert again.alerts == [] and len(again.suppressed) == 1
+    later = run(
+        cross(cooldown="1h"),
+        values=(2490, 2520),
+        start=START + timedelta(hours=2),
+        states=result.states,
+    )
+    assert len(later.alerts) == 1
+
+
+def test_quiet_hours_make_alerts_silent_not_dropped() -> None:
+    night = datetime(2025, 9, 19, 3, 0, tzinfo=UTC)  # 23:00 New York
+    result = run(cross(quiet_hours="22:00-07:00"), start=night)
+    assert len(result.alerts) == 2 and all(a.silent for a in result.alerts)
+    day = run(cross(quiet_hours="22:00-07:00"))
+    assert [a.silent for a in day.alerts] == [False, False]
+
+
+def test_silent_option() -> None:
+    assert all(a.silent for a in run(cross(silent=True)).alerts)
+
+
+def test_chats_are_copied_to_alerts() -> None:
+    rules = cross(chats=["traders"])
+    config_rules = [rules]
+    with pytest.raises(ConfigError, match="unknown chat 'traders'"):
+        make_config(*config_rules)  # no chats named in the test config
+
+
+def test_template_renders_named_fields() -> None:
+    template = "{name} {verb} {level} at {value} ({direction}) — {rule}/{symbol}"
+    result = run(cross(template=template))
+    assert result.alerts[0].text == "Russell 2000 crossed above 2,500 at 2505.0 (up) — rut-2500/RUT"
+
+
+def test_template_unknown_field_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"unknown template field \{levle\}"):
+        make_config(cross(template="{levle}"))
+
+
+@pytest.mark.parametrize(
+    ("rule", "field"),
+    [
+        ({"type": "record_close", "symbol": "RUT"}, "previous_date"),
+        ({"type": "near", "symbol": "RUT", "level": 1, "within": "1%"}, "distance_pct"),
+        ({"type": "change", "symbol": "RUT", "window": "mtd", "threshold": "1%"}, "change_pct"),
+        (
+            {"type": "relative", "symbol": "RUT", "versus": "SPX", "window": "mtd", "threshold": 1},
+            "spread",
+        ),
+        ({"type": "rate_change", "symbol": "FED"}, "new_range"),
+        ({"type": "digest", "symbols": ["RUT"], "at": "16:15"}, "summary"),
+    ],
+)
+def test_each_rule_type_accepts_its_template_fields(rule: dict[str, Any], field: str) -> None:
+    make_config({"id": "r", **rule, "template": f"{{{field}}} {{message}}"})
+    with pytest.raises(ConfigError, match="unknown template field"):
+        make_config({"id": "r", **rule, "template": "{nonsense}"})
+
+
+def test_template_fields_of_every_type_are_produced() -> None:
+    """Each draft's fields cover the type's declared template_fields (no KeyError at send)."""
+    from bot.rules import RULES
+
+    engine = Engine.from_config(
+        make_config(
+            {"id": "rec", "type": "record_close", "symbol": "RUT"},
+            {"id": "near", "type": "near", "symbol": "RUT", "level": 250, "within": "30%"},
+            {"id": "chg", "type": "change", "symbol": "RUT", "window": "1d", "threshold": "1%"},
+            {"id": "cr", "type": "cross", "symbol": "RUT", "level": 150},
+        )
+    )
+    days = [date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6)]
+    from tests.test_rule_support import series
+
+    data = series(zip(days, [100.0, 200.0, 300.0], strict=True))
+    observations = [close_at("RUT", d, v) for d, v in zip(days, data.values, strict=True)]
+    for rule in engine.rules:
+        _, drafts = rule.evaluate(observations, History({"RUT": data}), None, CLOCK)
+        assert drafts, rule.id
+        assert set(RULES.get(rule.type_name).template_fields) <= set(drafts[0].fields), rule.id
+
+
+class _Boom(Exception):
+    pass
+
+
+def test_a_failing_rule_does_not_stop_the_others(monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine.from_config(make_config(cross(), cross(id="other")))
+
+    def boom(*_: object) -> None:
+        raise _Boom("bad data")
+
+    monkeypatch.setattr(engine.rules[0], "evaluate", boom)
+    observations = prices("RUT", [2490, 2510])
+    result = engine.evaluate(observations, History(), {"rut-2500": {"rule": {"x": 1}}}, CLOCK)
+    assert result.errors == {"rut-2500": "_Boom: bad data"}
+    assert "rut-2500" not in result.states  # keeps its previous state
+    assert [a.rule_id for a in result.alerts] == ["other"]
+
+
+def test_each_rule_gets_its_observations_in_time_order() -> None:
+    """Grouping by (symbol, kind) routes exactly what wants() accepts, time-ordered, even when
+    the batch arrives unordered and mixes symbols and kinds."""
+    engine = Engine.from_config(
+        make_config(
+            cross(on="close"),
+            cross(id="price", on="price"),
+            {
+                "id": "rel",
+                "type": "relative",
+                "symbol": "RUT",
+                "versus": "SPX",
+                "window": "1d",
+                "threshold": 1,
+            },
+        )
+    )
+    day = date(2025, 9, 18)
+    observations = [
+        close_at("SPX", day, 6000.0),
+        Observation("RUT", START + timedelta(minutes=5), 2505.0, "price"),
+        close_at("RUT", day, 2510.0),
+        Observation("RUT", START, 2490.0, "price"),
+        Observation("*", START, 0.0, "tick"),
+    ]
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for rule in engine.rules:
+        original = rule.evaluate
+
+        def spy(batch, history, state, clock, _id=rule.id, _orig=original):
+            seen[_id] = [(o.symbol, o.kind) for o in batch]
+            assert [o.time for o in batch] == sorted(o.time for o in batch)
+            return _orig(batch, history, state, clock)
+
+        rule.evaluate = spy  # type: ignore[method-assign]
+    engine.evaluate(observations, History(), {}, CLOCK)
+    assert seen["rut-2500"] == [("RUT", "close")]
+    assert seen["price"] == [("RUT", "price"), ("RUT", "price"), ("RUT", "close")]
+    assert sorted(seen["rel"]) == [("RUT", "close"), ("SPX", "close")]
+
+
+def test_a_repeated_observation_is_not_evaluated_again() -> None:
+    """The same quote polled twice (or by two replicas) changes nothing the second time."""
+    engine = Engine.from_config(make_config(cross()))
+    below = Observation("RUT", START, 2490.0, "price")
+    above = Observation("RUT", START + timedelta(minutes=1), 2505.0, "price")
+    first = engine.evaluate([below, above], History(), {}, CLOCK)
+    assert len(first.alerts) == 1
+    # an older quote arriving late must not re-arm the rule: without the skip, 2490 would
+    # re-arm and the next 2506 would fire a second time
+    late = engine.evaluate([below], History(), first.states, CLOCK)
+    assert late.alerts == [] and "rut-2500" not in late.states
+    again = engine.evaluate(
+        [Observation("RUT", START + timedelta(minutes=2), 2506.0, "price")],
+        History(),
+        first.states,
+        CLOCK,
+    )
+    assert again.alerts == []
+
+
+def test_repeats_are_judged_per_symbol_and_kind() -> None:
+    """Two symbols' closes stamped with the same time, arriving in separate cycles, both count."""
+    rule = {
+        "id": "rut-vs-spx",
+        "type": "relative",
+        "symbol": "RUT",
+        "versus": "SPX",
+        "window": "1d",
+        "threshold": 5,
+    }
+    engine = Engine.from_config(make_config(rule))
+    day = date(2025, 9, 18)
+    first = engine.evaluate([close_at("RUT", day, 2500.0)], History(), {}, CLOCK)
+    second = engine.evaluate([close_at("SPX", day, 6600.0)], History(), first.states, CLOCK)
+    assert set(second.states["rut-vs-spx"]["seen"]) == {"RUT/close", "SPX/close"}

@@ -1,0 +1,118 @@
+"""``digest``: a summary once per trading day at/after ``at`` in the exchange's time zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from zoneinfo import ZoneInfo
+
+from bot.engine import Engine
+from bot.model import DailySeries, History, Observation
+from tests.test_rule_support import CLOCK, make_config, run_one_by_one, series
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+RUT = series(
+    [
+        ("2021-11-08", 2442.74),
+        ("2024-12-31", 2230.16),
+        ("2025-08-29", 2366.42),
+        ("2025-09-17", 2421.08),
+        ("2025-09-18", 2467.70),
+        ("2025-09-19", 2448.77),
+    ]
+)
+FED_DAYS = [date(2024, 12, 18), date(2024, 12, 19), date(2025, 9, 17), date(2025, 9, 18)]
+FED = DailySeries(
+    FED_DAYS,
+    [4.75, 4.50, 4.50, 4.25],
+    {"lower": [4.50, 4.25, 4.25, 4.00], "upper": [4.75, 4.50, 4.50, 4.25]},
+)
+HISTORY = History({"RUT": RUT, "FED": FED})
+
+
+def tick(day: date, hour: int, minute: int) -> Observation:
+    moment = datetime.combine(day, time(hour, minute), NEW_YORK).astimezone(UTC)
+    return Observation("*", moment, 0.0, "tick")
+
+
+def digest_rule(**extra: object):
+    params = {"id": "digest", "type": "digest", "symbols": ["RUT", "SPX"], "at": "16:15"}
+    params["rate"] = "FED"
+    params.update(extra)
+    config = make_config(
+        params,
+        {"id": "rut-2500", "type": "cross", "symbol": "RUT", "level": 2500},
+        {"id": "rut-ladder", "type": "cross", "symbol": "RUT", "levels": [2400, 2600]},
+    )
+    return Engine.from_config(config).rules[0]
+
+
+def run(observations: list[Observation], state=None):
+    rule = digest_rule()
+    return rule.evaluate([o for o in observations if rule.wants(o)], HISTORY, state, CLOCK)
+
+
+def test_summary_content() -> None:
+    _, drafts = run([tick(date(2025, 9, 18), 16, 15)])
+    assert len(drafts) == 1
+    assert drafts[0].key == "2025-09-18"
+    assert drafts[0].value == 2467.70
+    assert drafts[0].text.splitlines() == [
+        "Daily digest 2025-09-18 (16:15 EDT)",
+        "Russell 2000 (RUT) 2,467.70 on 2025-09-18: day +1.93%, MTD +4.28%, YTD +10.65%",
+        "  record close 2,467.70 (2025-09-18): +0.00%, a record close today",
+        "  levels: 2,400 -2.74%, 2,500 +1.31%, 2,600 +5.36%",
+        "S&P 500 (SPX): no data yet",
+        "Fed funds target range (FED) 4.00–4.25% (since 2025-09-18)",
+    ]
+
+
+def test_days_since_record_and_rate_since() -> None:
+    _, drafts = run([tick(date(2025, 9, 17), 16, 30)])
+    lines = drafts[0].text.splitlines()
+    assert lines[2] == "  record close 2,442.74 (2021-11-08): -0.89%, 1,409 days since"
+    assert lines[-1] == "Fed funds target range (FED) 4.25–4.50% (since 2024-12-19)"
+
+
+def test_once_per_trading_day_at_or_after_at() -> None:
+    day = date(2025, 9, 18)
+    observations = [tick(day, 16, 14), tick(day, 16, 15), tick(day, 16, 16), tick(day, 23, 0)]
+    state, drafts = run(observations)
+    assert [d.time.astimezone(NEW_YORK).time() for d in drafts] == [time(16, 15)]
+    _, again = run([tick(day, 16, 20)], state)
+    assert again == []
+    _, next_day = run([tick(date(2025, 9, 19), 16, 15)], state)
+    assert [d.key for d in next_day] == ["2025-09-19"]
+
+
+def test_not_on_weekends_or_holidays() -> None:
+    observations = [tick(date(2025, 9, 20), 16, 30), tick(date(2025, 7, 4), 16, 30)]
+    _, drafts = run(observations)
+    assert drafts == []
+
+
+def test_no_look_ahead_before_the_close() -> None:
+    """A digest at noon shows the previous close, even though history has the day's row."""
+    rule = digest_rule(at="12:00")
+    _, drafts = rule.evaluate([tick(date(2025, 9, 18), 12, 0)], HISTORY, None, CLOCK)
+    assert "RUT) 2,421.08 on 2025-09-17" in drafts[0].text
+
+
+def test_scheduled_times_are_trading_days_in_new_york() -> None:
+    rule = digest_rule()
+    times = rule.scheduled_times(date(2025, 7, 3), date(2025, 7, 8))
+    assert [t.astimezone(NEW_YORK).strftime("%a %d %H:%M") for t in times] == [
+        "Thu 03 16:15",
+        "Mon 07 16:15",
+        "Tue 08 16:15",
+    ]  # 07-04 holiday, weekend
+
+
+def test_state_carried_through_json_gives_the_same_digests() -> None:
+    rule = digest_rule()
+    days = [date(2025, 9, 17), date(2025, 9, 18), date(2025, 9, 19)]
+    observations = [tick(d, 16, 15) for d in days]
+    _, batch = rule.evaluate(observations, HISTORY, None, CLOCK)
+    _, single = run_one_by_one(rule, observations, HISTORY)
+    assert [d.text for d in batch] == [d.text for d in single]
+    assert len(batch) == 3
