@@ -96,7 +96,8 @@ class Engine:
                 key: datetime.fromisoformat(value)
                 for key, value in (previous.get("seen") or {}).items()
             }
-            if seen:
+            if seen and wanted and wanted[0].time <= max(seen.values()):
+                # (checked first: in a replay the whole batch is newer, nothing to filter)
                 wanted = [o for o in wanted if _newer(o, seen)]
             if not wanted:
                 continue
@@ -115,8 +116,7 @@ class Engine:
                     continue
                 last_alert = draft.time.isoformat()
                 result.alerts.append(alert)
-            for observation in wanted:
-                seen[f"{observation.symbol}/{observation.kind}"] = observation.time
+            _remember_newest(wanted, keys, seen)
             result.states[rule.id] = {
                 "rule": rule_state,
                 "last_alert": last_alert,
@@ -171,3 +171,17 @@ def _newer(observation: Observation, seen: Mapping[str, datetime]) -> bool:
     """Whether ``observation`` is newer than the last one of its symbol and kind processed."""
     last = seen.get(f"{observation.symbol}/{observation.kind}")
     return last is None or observation.time > last
+
+
+def _remember_newest(
+    wanted: Sequence[Observation], keys: frozenset[tuple[str, str]], seen: dict[str, datetime]
+) -> None:
+    """Record the newest time per symbol and kind of ``wanted`` (time-ordered) in ``seen``."""
+    missing = set(keys)
+    for observation in reversed(wanted):  # a few steps: each key's newest is near the end
+        key = (observation.symbol, observation.kind)
+        if key in missing:
+            seen[f"{key[0]}/{key[1]}"] = observation.time
+            missing.discard(key)
+            if not missing:
+                break
