@@ -657,7 +657,7 @@ def _validate_sources(raw: dict[str, Any], problems: _Problems) -> dict[str, Sou
                 else f"required key is missing (one of: {', '.join(SOURCES.names())})",
             )
             continue
-        model = SOURCES.get(kind).params_model
+        model = SOURCES.get(str(kind)).params_model
         try:
             result[name] = model.model_validate(body)
         except ValidationError as exc:
@@ -684,7 +684,7 @@ def _validate_rules(raw: list[Any], problems: _Problems) -> list[tuple[int, Rule
                 else f"required key is missing (one of: {', '.join(RULES.names())})",
             )
             continue
-        rule_class = RULES.get(kind)
+        rule_class = RULES.get(str(kind))
         model = rule_class.params_model
         try:
             params = model.model_validate(body)

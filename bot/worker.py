@@ -228,10 +228,9 @@ class Worker:
         self.states, report.new_alert_ids = await asyncio.to_thread(
             self.store.evaluate_and_commit, evaluate, now
         )
-        result = evaluation[-1]
-        report.alerts = result.alerts
+        report.alerts = evaluation[-1].alerts
         await asyncio.to_thread(self._flush)
-        for alert in result.alerts:
+        for alert in report.alerts:
             if alert.id in report.new_alert_ids:
                 log.info("alert %s queued: %s", alert.id, alert.text)
         drained = await self.sender.drain()
