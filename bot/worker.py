@@ -283,7 +283,10 @@ class Worker:
         if not (value > 0):
             return None
         self._closes_seen[symbol_id] = session.date.isoformat()
-        self.history.get(symbol_id).append(session.date, value)
+        series = self.history.get(symbol_id)
+        last = series.last()
+        if last is None or last[0] <= session.date:  # a refresh may already hold this row
+            series.append(session.date, value)
         return Observation(
             symbol=symbol_id,
             time=session.close,
