@@ -30,6 +30,22 @@ class Observation:
     source: str = ""
 
 
+class ObservationBatch(list[Observation]):
+    """A time-ordered batch the engine hands, unchanged, to every rule that wants it.
+
+    A plain list that can also remember derived columns (numpy arrays of values and session
+    days, built by :func:`bot.rules.windows.batch_arrays`), so the rules of a backtest sharing
+    one 10,000-row batch convert it once rather than once each. Do not mutate a batch after
+    handing it to rules (the cache only guards against a change of length).
+    """
+
+    __slots__ = ("cache",)
+
+    def __init__(self, observations: Iterable[Observation] = ()) -> None:
+        super().__init__(observations)
+        self.cache: dict[Any, Any] = {}
+
+
 @dataclass(frozen=True, slots=True)
 class AlertDraft:
     """What a rule says happened. The engine turns it into an :class:`Alert`.
@@ -96,7 +112,7 @@ class DailySeries:
     backtests (no pandas indexing in the hot loop). ``to_frame``/``from_frame`` convert to pandas.
     """
 
-    __slots__ = ("_ordinals", "columns", "dates", "values")
+    __slots__ = ("_arrays", "_ordinals", "columns", "dates", "values")
 
     def __init__(
         self,
@@ -110,6 +126,23 @@ class DailySeries:
         self.values: list[float] = [float(v) for v in values]
         self.columns: dict[str, list[float]] = {k: list(v) for k, v in (columns or {}).items()}
         self._ordinals: list[int] = [d.toordinal() for d in self.dates]
+        self._arrays: tuple[Any, Any] | None = None
+
+    def arrays(self) -> tuple[Any, Any]:
+        """``(ordinals, values)`` as numpy arrays (int64 day ordinals, float64 closes).
+
+        Built once and kept until :meth:`append` changes the series: the rules' batch fast
+        paths (``bot.rules``) search and compute on them for a whole backtest at a time.
+        """
+        arrays = self._arrays
+        if arrays is None or len(arrays[0]) != len(self.dates):
+            import numpy as np  # only backtest-sized batches need it
+
+            arrays = self._arrays = (
+                np.array(self._ordinals, dtype=np.int64),
+                np.array(self.values, dtype=np.float64),
+            )
+        return arrays
 
     def __len__(self) -> int:
         return len(self.dates)
@@ -133,6 +166,7 @@ class DailySeries:
         """Add or replace the row for ``day`` (rows must arrive in date order)."""
         if self.dates and day < self.dates[-1]:
             raise ValueError(f"row {day} is older than the last row {self.dates[-1]}")
+        self._arrays = None
         if self.dates and day == self.dates[-1]:
             self.values[-1] = float(value)
             for key, v in extra.items():

@@ -138,3 +138,39 @@ def test_batch_equals_one_by_one(steps: list[float], window: str, direction: str
     assert [d.key for d in batch] == [d.key for d in single]
     assert state_a == state_b
     assert len({d.key for d in batch}) == len(batch)  # one alert per period and direction
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    window=st.sampled_from(["1d", "5d", "30d", "mtd", "qtd", "ytd"]),
+    threshold=st.sampled_from(["2%", "6%", "15", 40]),
+    split=st.integers(1, 400),
+)
+def test_long_batch_fast_path_equals_one_by_one(
+    seed: int, window: str, threshold: str | int, split: int
+) -> None:
+    """Batches of BATCH_MIN rows or more take the numpy fast path; it must agree with the
+    per-observation loop, also when resuming from a state carried through JSON."""
+    import json
+    import random
+
+    from bot.rules.windows import BATCH_MIN
+
+    rng = random.Random(seed)
+    days = business_days(date(2023, 11, 1), 420)
+    level, values = 100.0, []
+    for _ in days:
+        level = max(1.0, round(level * (1 + rng.gauss(0, 0.02)), 2))
+        values.append(level)
+    data = series(zip(days, values, strict=True))
+    history = History({"RUT": data})
+    rule = make_rule(type="change", symbol="RUT", window=window, threshold=threshold)
+    observations = closes("RUT", data)
+    assert len(observations) - split >= BATCH_MIN
+    first_state, first = run_batch(rule, observations[:split], history)
+    state = json.loads(json.dumps(first_state))
+    state_a, batch = run_batch(rule, observations[split:], history, state)
+    state_b, single = run_one_by_one(rule, observations, history)
+    assert [(d.key, d.text) for d in first + batch] == [(d.key, d.text) for d in single]
+    assert state_a == state_b

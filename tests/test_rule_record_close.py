@@ -173,3 +173,41 @@ def test_batch_equals_one_by_one_and_brute_force(
         if earlier and (values[i] > max(earlier) if kind == "high" else values[i] < min(earlier)):
             expected.append(days[i].isoformat())
     assert [d.key.split(":")[1] for d in batch] == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    kind=st.sampled_from(["high", "low"]),
+    split=st.integers(0, 300),
+    with_history_before=st.booleans(),
+)
+def test_long_batch_fast_path_equals_one_by_one(
+    seed: int, kind: str, split: int, with_history_before: bool
+) -> None:
+    """Long batches of an all-time record rule take the numpy fast path (only rows setting a
+    record are visited); outcome and state must match the per-observation loop, including
+    ties, closes folded from history and a state carried through JSON."""
+    import json
+    import random
+
+    from bot.rules.windows import BATCH_MIN
+
+    rng = random.Random(seed)
+    days = business_days(date(2020, 1, 1), 360)
+    level, values = 100.0, []
+    for _ in days:
+        level = max(1.0, round(level + rng.choice([-2, -1, 0, 0, 1, 2]) * rng.random(), 1))
+        values.append(level)
+    data = series(zip(days, values, strict=True))
+    history = History({"RUT": data})
+    rule = make_rule(type="record_close", symbol="RUT", kind=kind)
+    observations = closes("RUT", data)[40 if with_history_before else 0 :]
+    first_state, first = run_batch(rule, observations[:split], history)
+    state = json.loads(json.dumps(first_state)) if split else None
+    rest = observations[split:]
+    assert len(rest) >= BATCH_MIN
+    state_a, batch = run_batch(rule, rest, history, state)
+    state_b, single = run_one_by_one(rule, observations, history)
+    assert [(d.key, d.text) for d in first + batch] == [(d.key, d.text) for d in single]
+    assert state_a == state_b

@@ -196,3 +196,46 @@ def test_wording_helpers() -> None:
     assert fmt_value(2299) == "2,299.00"
     assert plural(1, "day") == "1 day"
     assert plural(1463, "day") == "1,463 days"
+
+
+def test_vectorised_window_helpers_agree_with_the_scalar_ones() -> None:
+    """The fast paths' numpy helpers give what Window.period_start/base_index give."""
+    import numpy as np
+
+    from bot.rules.windows import base_indices, period_start_ordinals
+
+    days = business_days(date(2019, 12, 20), 400)
+    data = series((d, float(i + 1)) for i, d in enumerate(days))
+    asked = [days[0] - timedelta(days=3), *days[::7], days[-1] + timedelta(days=40)]
+    ordinals = np.array([d.toordinal() for d in asked], dtype=np.int64)
+    for text in ("mtd", "qtd", "ytd"):
+        window = parse_window(text)
+        starts = period_start_ordinals(window, ordinals).tolist()
+        assert starts == [window.period_start(d).toordinal() for d in asked], text
+    for text in ("1d", "5d", "30d", "mtd", "qtd", "ytd"):
+        window = parse_window(text)
+        assert base_indices(window, data, ordinals).tolist() == [
+            window.base_index(data, d) for d in asked
+        ], text
+
+
+def test_series_arrays_follow_appends() -> None:
+    """DailySeries.arrays() is cached, and renewed when a row is added or replaced."""
+    data = series([("2025-01-02", 1.0), ("2025-01-03", 2.0)])
+    assert data.arrays()[1].tolist() == [1.0, 2.0]
+    data.append(date(2025, 1, 3), 5.0)  # replaces the last row
+    assert data.arrays()[1].tolist() == [1.0, 5.0]
+    data.append(date(2025, 1, 6), 6.0)
+    ordinals, values = data.arrays()
+    assert values.tolist() == [1.0, 5.0, 6.0]
+    assert ordinals.tolist()[-1] == date(2025, 1, 6).toordinal()
+
+
+def test_episode_rows_keeps_breaches_and_the_first_row_back_inside() -> None:
+    import numpy as np
+
+    from bot.rules.windows import episode_rows
+
+    valid = np.array([False, True, True, True, True, True, True])
+    beyond = np.array([False, False, True, True, False, False, True])
+    assert episode_rows(valid, beyond).tolist() == [0, 1, 2, 3, 4, 6]

@@ -21,9 +21,13 @@ from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import fmt_percent, fmt_signed, fmt_time, fmt_value
 from bot.rules.windows import (
+    BATCH_MIN,
     Window,
     WindowValue,
+    base_indices,
+    batch_arrays,
     breach_step,
+    episode_rows,
     episodic,
     event_key,
     window_label,
@@ -127,11 +131,20 @@ class ChangeRule(Rule[ChangeParams]):
         current: date | None = None
         period_start = period_end = date.max  # the calendar period ``base`` belongs to
         base = -1
-        for observation in observations:
+        # A long batch (a backtest) visits only the rows found by _batch_rows, with their base
+        # rows; a short one (the live loop) visits every row and looks its base up below.
+        rows: Sequence[int] = range(len(observations))
+        bases: list[int] | None = None
+        if len(observations) >= BATCH_MIN:
+            rows, bases = self._batch_rows(observations, series)
+        for position, row in enumerate(rows):
+            observation = observations[row]
             session = observation.session or observation.time.astimezone(tz).date()
             if fired is None:
                 fired = seed_fired(series, window, session, threshold)
-            if session != current:  # one lookup per session, not per intraday print
+            if bases is not None:
+                base = bases[position]
+            elif session != current:  # one lookup per session, not per intraday print
                 current = session
                 if calendar:
                     if not period_start <= session < period_end:
@@ -161,6 +174,33 @@ class ChangeRule(Rule[ChangeParams]):
                 if want_up if direction == "up" else want_down:
                     drafts.append(self._draft(observation, session, series, base, direction))
         return {"fired": fired}, drafts
+
+    def _batch_rows(
+        self, observations: Sequence[Observation], series: DailySeries
+    ) -> tuple[list[int], list[int]]:
+        """Fast path for long batches: the rows the loop in :meth:`evaluate` must visit (row 0,
+        rows beyond the threshold, the first row back inside after them) and their base rows.
+
+        Mirrors the loop's scalar code with numpy over the whole batch: the base row of each
+        session (:func:`base_indices`), the same change arithmetic and comparisons. Every other
+        row is one on which the loop would ``continue`` without touching the state.
+        """
+        import numpy as np
+
+        threshold = self.params.threshold
+        limit = abs(threshold.amount)
+        values, ordinals = batch_arrays(observations, self.context.tz)
+        base = base_indices(self.params.window, series, ordinals)
+        valid = base >= 0
+        reference = series.arrays()[1][np.where(valid, base, 0)] if len(series) else values * 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if threshold.percent:
+                amount = np.where(reference != 0, (values / reference - 1.0) * 100.0, 0.0)
+            else:
+                amount = values - reference
+        beyond = valid & ((amount >= limit) | (amount <= -limit))
+        rows = episode_rows(valid, beyond)
+        return rows.tolist(), base[rows].tolist()
 
     def _draft(
         self,

@@ -26,7 +26,7 @@ from bot.config import ClockTime, RuleParams, StrList
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import fmt_number, fmt_range
-from bot.rules.windows import Window, parse_day
+from bot.rules.windows import Cursor, Window, parse_day
 
 _MTD, _YTD = Window("mtd"), Window("ytd")
 
@@ -73,11 +73,11 @@ class DigestRule(Rule[DigestParams]):
         #: the time zone ``at`` is read in
         self.tz: ZoneInfo = context.tz if calendar_name == "always" else self.calendar.tz
         # Precomputed once: the digest is built every trading day of a backtest.
-        # The levels line: one format string per symbol, filled with each day's distances.
+        # The levels line: one %-format string per symbol, filled with each day's distances.
         self._levels: dict[str, tuple[list[float], str]] = {
             symbol: (
                 levels,
-                "  levels: " + ", ".join(f"{fmt_number(lv)} {{:+.2f}}%" for lv in levels),
+                "  levels: " + ", ".join(f"{fmt_number(lv)} %+.2f%%" for lv in levels),
             )
             for symbol, levels in _levels_by_symbol(context.all_rules).items()
         }
@@ -93,9 +93,6 @@ class DigestRule(Rule[DigestParams]):
 
     def history_days(self) -> int | None:
         return None  # the record close needs all of it
-
-    def _trading_day(self, day: date) -> bool:
-        return self.calendar.name == "always" or self.calendar.is_trading_day(day)
 
     def scheduled_times(self, start: date, end: date) -> list[datetime]:
         """The moments (UTC) the digest is due between the dates: ``at`` on each trading day."""
@@ -131,14 +128,22 @@ class DigestRule(Rule[DigestParams]):
         )
         drafts: list[AlertDraft] = []
         at = self.params.at
+        tz = self.tz
+        # Session closes of the batch's days, looked up once per call instead of asking the
+        # calendar twice per digest (a backtest evaluates ~10,000 ticks in one call).
+        closes = _BatchCloses(observations, tz)
+        trading = closes.of(self.calendar) if self.calendar.name != "always" else None
+        cursors = {symbol: Cursor(history.get(symbol)) for symbol in self.params.symbols}
         for observation in observations:
-            local = observation.time.astimezone(self.tz)
+            local = observation.time.astimezone(tz)
             day = local.date()
             if local.time() < at or (last_day is not None and day <= last_day):
                 continue
-            if not self._trading_day(day):
-                continue
-            drafts.append(self._digest(observation, local, day, history, records, rate))
+            if trading is not None and trading[day] is None:
+                continue  # not a trading day (no session named ``day``)
+            drafts.append(
+                self._digest(observation, local, day, history, records, rate, closes, cursors)
+            )
             last_day = day
         new_state = {
             "last_day": last_day.isoformat() if last_day else None,
@@ -149,12 +154,11 @@ class DigestRule(Rule[DigestParams]):
 
     # -- the summary ---------------------------------------------------------------------------
 
-    def _cutoff(self, symbol: str, day: date, moment: datetime) -> date:
+    def _cutoff(self, symbol: str, day: date, moment: datetime, closes: _BatchCloses) -> date:
         """Latest row date usable at ``moment``: ``day`` once its session closed, else the day
         before (a digest scheduled before the close must not read that close)."""
-        calendar = self._calendars.get(symbol, self.calendar)
-        session = calendar.session_on(day)
-        closed = session.close <= moment if session is not None else False
+        close = closes.of(self._calendars.get(symbol, self.calendar)).get(day)
+        closed = close <= moment if close is not None else False
         return day if closed else day - timedelta(days=1)
 
     def _digest(
@@ -165,14 +169,24 @@ class DigestRule(Rule[DigestParams]):
         history: History,
         records: dict[str, _RecordTracker],
         rate: _RateTracker | None,
+        closes: _BatchCloses,
+        cursors: dict[str, Cursor],
     ) -> AlertDraft:
         params = self.params
         day_text = day.isoformat()
-        lines = [f"Daily digest {day_text} ({local.hour:02d}:{local.minute:02d} {local.tzname()})"]
+        header = "Daily digest %s (%02d:%02d %s)" % (  # noqa: UP031 - %-format: 2x faster
+            day_text,
+            local.hour,
+            local.minute,
+            local.tzname(),
+        )
+        lines: list[str] = []
         first_value = 0.0
         for position, symbol in enumerate(params.symbols):
             series = history.get(symbol)
-            index = series.index_on_or_before(self._cutoff(symbol, day, observation.time))
+            index = cursors[symbol].on_or_before(
+                self._cutoff(symbol, day, observation.time, closes)
+            )
             if index < 0:
                 lines.append(f"{self._names[symbol]}: no data yet")
                 continue
@@ -181,13 +195,14 @@ class DigestRule(Rule[DigestParams]):
             self._symbol_lines(lines, symbol, series, index, records[symbol])
         if rate is not None and params.rate:
             lines.append(rate.line(self._names[params.rate], day))
+        summary = "\n".join(lines)
         return AlertDraft(
             key=day_text,
             symbol=params.symbols[0],
             time=observation.time,
             value=first_value,
-            text="\n".join(lines),
-            fields={"date": day_text, "summary": "\n".join(lines[1:])},
+            text=f"{header}\n{summary}" if lines else header,
+            fields={"date": day_text, "summary": summary},
         )
 
     def _symbol_lines(
@@ -198,7 +213,13 @@ class DigestRule(Rule[DigestParams]):
         index: int,
         record: _RecordTracker,
     ) -> None:
-        """Append the symbol's lines (one digest per trading day: keep this lean)."""
+        """Append the symbol's lines.
+
+        This runs for every symbol on every trading day of a backtest (~20,000 times for 40
+        years of two symbols), so numbers are formatted with ``%`` (about twice as fast as
+        ``format``/f-strings for floats, same text) and the record's part of its line is
+        formatted only when the record changes.
+        """
         values = series.values
         close, close_day = values[index], series.dates[index]
         day_base = values[index - 1] if index > 0 else 0.0
@@ -209,39 +230,93 @@ class DigestRule(Rule[DigestParams]):
             since = "a record close today"
         else:
             since = f"{days:,d} day{'' if days == 1 else 's'} since"
-        # One f-string per line: this runs every trading day of a backtest.
+        head = f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}: "
         if day_base and mtd_base and ytd_base:  # the usual case, without a call per number
             lines.append(
-                f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}: "
-                f"day {(close / day_base - 1.0) * 100.0:+.2f}%, "
-                f"MTD {(close / mtd_base - 1.0) * 100.0:+.2f}%, "
-                f"YTD {(close / ytd_base - 1.0) * 100.0:+.2f}%"
+                head
+                + "day %+.2f%%, MTD %+.2f%%, YTD %+.2f%%"  # noqa: UP031 - see docstring
+                % (
+                    (close / day_base - 1.0) * 100.0,
+                    (close / mtd_base - 1.0) * 100.0,
+                    (close / ytd_base - 1.0) * 100.0,
+                )
             )
         else:
             lines.append(
-                f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}: "
-                f"day {_pct(close, day_base)}, MTD {_pct(close, mtd_base)}, "
+                f"{head}day {_pct(close, day_base)}, MTD {_pct(close, mtd_base)}, "
                 f"YTD {_pct(close, ytd_base)}"
             )
-        lines.append(
-            f"  record close {best:,.2f} ({best_day.isoformat()}): "
-            f"{_pct(close, best) if not best else f'{(close / best - 1.0) * 100.0:+.2f}%'}, "
-            f"{since}"
-        )
+        to_record = "%+.2f%%" % ((close / best - 1.0) * 100.0) if best else _pct(close, best)
+        lines.append(f"{record.text()}{to_record}, {since}")
         levels = self._levels.get(symbol)
         if levels and close:
             targets, template = levels
-            lines.append(template.format(*[(level / close - 1.0) * 100.0 for level in targets]))
+            lines.append(template % tuple([(level / close - 1.0) * 100.0 for level in targets]))
 
 
 def _pct(value: float, base: float) -> str:
     return f"{(value / base - 1.0) * 100.0:+.2f}%" if base else "n/a"
 
 
+class _SessionCloses(dict[date, datetime | None]):
+    """``day`` → close of the session named ``day`` (``None``: no session), for one calendar.
+
+    Filled with the sessions of a batch's span in one schedule lookup; any other day asked is
+    looked up on the calendar once and remembered.
+    """
+
+    __slots__ = ("calendar",)
+
+    def __init__(self, calendar: MarketCalendar, first: date, last: date) -> None:
+        super().__init__((s.date, s.close) for s in calendar.sessions_between(first, last))
+        self.calendar = calendar
+
+    def __missing__(self, day: date) -> datetime | None:
+        session = self.calendar.session_on(day)
+        close = self[day] = session.close if session is not None else None
+        return close
+
+
+class _BatchCloses:
+    """Session closes per calendar over the local days a batch of ticks spans.
+
+    The digest asks, per tick, whether the day trades and whether each symbol's session has
+    closed; asking the calendar each time cost more than the rest of a backtest's digest.
+    """
+
+    __slots__ = ("_by_name", "_first", "_last")
+
+    def __init__(self, observations: Sequence[Observation], tz: ZoneInfo) -> None:
+        if observations:  # time-ordered; a day outside the span is looked up on demand
+            self._first = observations[0].time.astimezone(tz).date()
+            self._last = observations[-1].time.astimezone(tz).date()
+        else:
+            self._first, self._last = date.max, date.min
+        self._by_name: dict[str, _SessionCloses] = {}
+
+    def of(self, calendar: MarketCalendar) -> _SessionCloses:
+        """The calendar's closes (``closes[day]``; ``None`` when no session is named ``day``)."""
+        found = self._by_name.get(calendar.name)
+        if found is None:
+            found = self._by_name[calendar.name] = _SessionCloses(calendar, self._first, self._last)
+        return found
+
+
 class _RecordTracker:
     """The record close of a series through a row, advanced row by row (amortised O(1))."""
 
-    __slots__ = ("day", "month", "month_base", "series", "through", "value", "year", "year_base")
+    __slots__ = (
+        "_text",
+        "_text_of",
+        "day",
+        "month",
+        "month_base",
+        "series",
+        "through",
+        "value",
+        "year",
+        "year_base",
+    )
 
     def __init__(self, series: DailySeries, value: float | None, day: date | None, through: int):
         self.series = series
@@ -253,6 +328,18 @@ class _RecordTracker:
         self.month_base = 0.0
         self.year: int | None = None
         self.year_base = 0.0
+        # "  record close 2,442.74 (2021-11-08): " for the record in ``_text_of``.
+        self._text = ""
+        self._text_of: tuple[float | None, date | None] = (None, None)
+
+    def text(self) -> str:
+        """The digest line's start for the current record (formatted again only when the
+        record changes: a few hundred times in 40 years, not every day)."""
+        if self._text_of != (self.value, self.day) or not self._text:
+            self._text_of = (self.value, self.day)
+            day = self.day.isoformat() if self.day is not None else "None"
+            self._text = f"  record close {self.value:,.2f} ({day}): "
+        return self._text
 
     def bases(self, day: date) -> tuple[float, float]:
         """The closes before ``day``'s month and year began (0.0 when history is too short)."""

@@ -20,7 +20,7 @@ from bot.config import RuleParams
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import fmt_count, fmt_percent, fmt_signed, fmt_value
-from bot.rules.windows import Window, WindowValue, parse_day
+from bot.rules.windows import BATCH_MIN, Window, WindowValue, batch_arrays, parse_day
 
 
 class RecordCloseParams(RuleParams):
@@ -79,7 +79,16 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         folded = series.index_on_or_before(last_session) if last_session is not None else -1
         drafts: list[AlertDraft] = []
         size, following = len(dates), -1
-        for observation in observations:
+        # A long batch (a backtest) visits only the rows found by _batch_rows; the state it
+        # skips over is caught up below exactly as after a restart (folding missed closes).
+        rows: Sequence[int] = range(len(observations))
+        final_session: date | None = None
+        if len(observations) >= BATCH_MIN and span is None:
+            found = self._batch_rows(observations, series, record, folded, last_session)
+            if found is not None:
+                rows, final_session = found
+        for row in rows:
+            observation = observations[row]
             session = observation.session or observation.time.astimezone(self.context.tz).date()
             if last_session is not None and session <= last_session:
                 continue  # the same close again (re-poll, restart): already judged
@@ -116,12 +125,75 @@ class RecordCloseRule(Rule[RecordCloseParams]):
                 record, record_day = value, session
             last_session = session
             folded = prev
+        if final_session is not None and last_session != final_session:
+            # Fast path: the batch's last rows were skipped (no new record among them); judge
+            # them as the loop would have: fold their history rows in, remember the session.
+            prev = series.index_before(final_session)
+            while folded < prev:
+                folded += 1
+                candidate = values[folded]
+                if record is None or (candidate > record if high else candidate < record):
+                    record, record_day = candidate, dates[folded]
+            last_session = final_session
         new_state = {
             "record": record,
             "date": record_day.isoformat() if record_day else None,
             "last_session": last_session.isoformat() if last_session else None,
         }
         return new_state, drafts
+
+    def _batch_rows(
+        self,
+        observations: Sequence[Observation],
+        series: DailySeries,
+        record: float | None,
+        folded: int,
+        last_session: date | None,
+    ) -> tuple[list[int], date] | None:
+        """Fast path for long batches (all-time records): the rows on which a new record is
+        set (and row 0), and the session of the last row; ``None`` when the batch does not
+        suit it (sessions not strictly increasing, NaNs) and every row must be visited.
+
+        The loop's record before a row is the extreme of: the record it started with, the
+        history rows it folds in (``folded + 1`` .. the row before the session), and the
+        earlier observations (those that did not beat it leave it unchanged). numpy computes
+        that running extreme for the whole batch; only rows beyond it change the state.
+        """
+        import numpy as np
+
+        values, ordinals = batch_arrays(observations, self.context.tz)
+        if len(ordinals) > 1 and not bool(np.all(ordinals[1:] > ordinals[:-1])):
+            return None
+        if last_session is not None and int(ordinals[0]) <= last_session.toordinal():
+            return None
+        rows_ordinals, rows_values = series.arrays()
+        if np.isnan(values).any() or np.isnan(rows_values).any():
+            return None  # Python's max()/comparisons and numpy's disagree on NaN
+        high = self._high
+        extreme = np.maximum if high else np.minimum
+        outside = -np.inf if high else np.inf
+        running = np.full(len(values), outside if record is None else record)
+        # History rows folded in before each observation: folded+1 .. prev.
+        prev = np.searchsorted(rows_ordinals, ordinals, side="left") - 1
+        start = folded + 1
+        if len(rows_values) > start:
+            folded_extreme = extreme.accumulate(rows_values[start:])
+            has_rows = prev >= start
+            running = np.where(
+                has_rows,
+                extreme(running, folded_extreme[np.where(has_rows, prev - start, 0)]),
+                running,
+            )
+        # Earlier observations of the batch.
+        earlier = np.empty_like(values)
+        earlier[0] = outside
+        earlier[1:] = extreme.accumulate(values)[:-1]
+        running = extreme(running, earlier)
+        beyond = values > running if high else values < running
+        beyond[0] = True
+        last = observations[-1]
+        final = last.session or last.time.astimezone(self.context.tz).date()
+        return np.flatnonzero(beyond).tolist(), final
 
     def _draft(
         self,
