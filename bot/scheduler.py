@@ -89,8 +89,12 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         await stop.wait()
     finally:
         log.info("stopping: finishing the current cycle and in-flight deliveries")
+        # Pause first, shut down only once the running cycle is over: AsyncIOScheduler's
+        # shutdown cancels a running job, and a send cancelled after Telegram got it is
+        # never recorded as sent (the restart would send that message again).
+        scheduler.pause()
+        await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
-        await worker.idle()  # let a running cycle finish its transaction
         await worker.stop()
     return 0
 
