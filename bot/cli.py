@@ -126,15 +126,7 @@ async def _run_once(worker: object) -> int:
         report = await worker.poll_once()
     finally:
         await worker.stop()
-    log.info(
-        "one cycle: polled %s; %d alerts (%d new), %d delivered, %d pending; %d errors",
-        ",".join(report.polled) or "nothing (markets closed)",
-        len(report.alerts),
-        len(report.new_alert_ids),
-        report.delivered,
-        report.pending,
-        len(report.errors),
-    )
+    log.info("one cycle: %s", report.summary())
     return 0
 
 

@@ -639,29 +639,45 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
     )
 
 
+def _validate_typed(
+    loc: tuple[str | int, ...], body: Any, registry: Any, what: str, problems: _Problems
+) -> tuple[Any, BaseModel] | None:
+    """Validate one ``{type: …, …}`` entry with the params model of its registered type.
+
+    Returns (the registered class, the validated params), or ``None`` after recording why not.
+    """
+    if not isinstance(body, dict):
+        problems.add(loc, f"expected a mapping with a 'type' key, got {_describe(body)}")
+        return None
+    kind = body.get("type")
+    if kind not in registry:
+        problems.add(
+            (*loc, "type"),
+            f"unknown {what} {kind!r}; known: {', '.join(registry.names())}"
+            if kind is not None
+            else f"required key is missing (one of: {', '.join(registry.names())})",
+        )
+        return None
+    plugin = registry.get(str(kind))
+    model = plugin.params_model
+    try:
+        return plugin, model.model_validate(body)
+    except ValidationError as exc:
+        problems.add_validation(loc, exc, model)
+        return None
+
+
 def _validate_sources(raw: dict[str, Any], problems: _Problems) -> dict[str, SourceParams]:
+    """Validate each source by its type's params model."""
     from bot.sources import SOURCES
 
     result: dict[str, SourceParams] = {}
     for name, body in raw.items():
-        loc: tuple[str | int, ...] = ("sources", name)
-        if not isinstance(body, dict):
-            problems.add(loc, f"expected a mapping with a 'type' key, got {_describe(body)}")
-            continue
-        kind = body.get("type")
-        if kind not in SOURCES:
-            problems.add(
-                (*loc, "type"),
-                f"unknown source type {kind!r}; known: {', '.join(SOURCES.names())}"
-                if kind is not None
-                else f"required key is missing (one of: {', '.join(SOURCES.names())})",
-            )
-            continue
-        model = SOURCES.get(str(kind)).params_model
-        try:
-            result[name] = model.model_validate(body)
-        except ValidationError as exc:
-            problems.add_validation(loc, exc, model)
+        validated = _validate_typed(("sources", name), body, SOURCES, "source type", problems)
+        if validated is not None:
+            params = validated[1]
+            assert isinstance(params, SourceParams)
+            result[name] = params
     return result
 
 
@@ -672,25 +688,11 @@ def _validate_rules(raw: list[Any], problems: _Problems) -> list[tuple[int, Rule
     result: list[tuple[int, RuleParams]] = []
     for index, body in enumerate(raw):
         loc: tuple[str | int, ...] = ("rules", index)
-        if not isinstance(body, dict):
-            problems.add(loc, f"expected a mapping with 'id' and 'type', got {_describe(body)}")
+        validated = _validate_typed(loc, body, RULES, "rule type", problems)
+        if validated is None:
             continue
-        kind = body.get("type")
-        if kind not in RULES:
-            problems.add(
-                (*loc, "type"),
-                f"unknown rule type {kind!r}; known: {', '.join(RULES.names())}"
-                if kind is not None
-                else f"required key is missing (one of: {', '.join(RULES.names())})",
-            )
-            continue
-        rule_class = RULES.get(str(kind))
-        model = rule_class.params_model
-        try:
-            params = model.model_validate(body)
-        except ValidationError as exc:
-            problems.add_validation(loc, exc, model)
-            continue
+        rule_class, params = validated
+        assert isinstance(params, RuleParams)
         if params.template is not None:
             allowed = RuleParams.common_template_fields | rule_class.template_fields
             for message in template_problems(params.template, allowed):

@@ -41,15 +41,7 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
     async def poll_job() -> None:
         try:
             report = await worker.poll_once()
-            log.info(
-                "cycle: polled %s, %d alerts (%d new), %d delivered, %d pending, %d errors",
-                ",".join(report.polled) or "nothing (markets closed)",
-                len(report.alerts),
-                len(report.new_alert_ids),
-                report.delivered,
-                report.pending,
-                len(report.errors),
-            )
+            log.info("cycle: %s", report.summary())
         except Exception:  # a bug in one cycle must not kill the worker
             log.exception("poll cycle failed")
         _sleep_until_next_session(scheduler, worker)

@@ -57,6 +57,14 @@ class CycleReport:
     delivered: int = 0
     pending: int = 0
 
+    def summary(self) -> str:
+        """One log line: what was polled, alerted, delivered."""
+        return (
+            f"polled {','.join(self.polled) or 'nothing (markets closed)'}, "
+            f"{len(self.alerts)} alerts ({len(self.new_alert_ids)} new), "
+            f"{self.delivered} delivered, {self.pending} pending, {len(self.errors)} errors"
+        )
+
 
 class Worker:
     """Owns the live state of one bot process: rule states, history, sanity memory."""

@@ -69,6 +69,32 @@ def series_from_json(text: str) -> DailySeries:
     )
 
 
+def schema_v1(seq_column: str, *extra: str) -> tuple[str, ...]:
+    """Version 1 of the schema, the same on every backend but for how ``alerts.seq`` (insertion
+    order, the tie-break between alerts with the same time) is generated; ``extra`` statements
+    follow the table they need."""
+    return (
+        "CREATE TABLE IF NOT EXISTS rule_state ("
+        " rule_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS alerts ("
+        f" id TEXT PRIMARY KEY, {seq_column}, rule_id TEXT NOT NULL, symbol TEXT NOT NULL,"
+        " time TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL)",
+        *extra,
+        "CREATE INDEX IF NOT EXISTS alerts_order ON alerts (time, seq)",
+        "CREATE TABLE IF NOT EXISTS deliveries ("
+        " alert_id TEXT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,"
+        " chat TEXT NOT NULL,"
+        " status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),"
+        " attempts INTEGER NOT NULL DEFAULT 0,"
+        " next_attempt_at TEXT NOT NULL, claimed_by TEXT, lease_until TEXT, error TEXT,"
+        " message_ids TEXT, sent_at TEXT,"
+        " PRIMARY KEY (alert_id, chat))",
+        "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at)",
+        "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS history (symbol TEXT PRIMARY KEY, payload TEXT NOT NULL)",
+    )
+
+
 class Cursor(Protocol):
     """The bits of a DB-API cursor the shared code uses."""
 

@@ -17,31 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StoreError
-from bot.store.sql import Cursor, Migration, SqlStore, Tx
+from bot.store.sql import Cursor, Migration, SqlStore, Tx, schema_v1
 
 MEMORY = ":memory:"
 
-_V1 = (
-    "CREATE TABLE IF NOT EXISTS rule_state ("
-    " rule_id TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL)",
-    # seq: insertion order, the tie-break between alerts with the same time
-    "CREATE TABLE IF NOT EXISTS alerts ("
-    " id TEXT PRIMARY KEY, seq INTEGER NOT NULL, rule_id TEXT NOT NULL, symbol TEXT NOT NULL,"
-    " time TEXT NOT NULL, payload TEXT NOT NULL, created_at TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS alerts_seq ON alerts (seq)",
-    "CREATE INDEX IF NOT EXISTS alerts_order ON alerts (time, seq)",
-    "CREATE TABLE IF NOT EXISTS deliveries ("
-    " alert_id TEXT NOT NULL REFERENCES alerts (id) ON DELETE CASCADE,"
-    " chat TEXT NOT NULL,"
-    " status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sent', 'failed')),"
-    " attempts INTEGER NOT NULL DEFAULT 0,"
-    " next_attempt_at TEXT NOT NULL, claimed_by TEXT, lease_until TEXT, error TEXT,"
-    " message_ids TEXT, sent_at TEXT,"
-    " PRIMARY KEY (alert_id, chat))",
-    "CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at)",
-    "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS history (symbol TEXT PRIMARY KEY, payload TEXT NOT NULL)",
-)
+_V1 = schema_v1("seq INTEGER NOT NULL", "CREATE INDEX IF NOT EXISTS alerts_seq ON alerts (seq)")
 
 
 class _SqliteTx:
