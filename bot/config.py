@@ -304,7 +304,9 @@ class SanityConfig(StrictModel):
 class DeliveryConfig(StrictModel):
     """``delivery:`` — outbox draining."""
 
-    max_attempts: int = Field(default=8, ge=1)
+    # Network errors and 5xx are retried for about a day (300 tries, 5 minutes apart at most):
+    # a Telegram outage must not turn queued alerts into failed ones.
+    max_attempts: int = Field(default=300, ge=1)
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=5)
     lease: Duration = timedelta(minutes=2)
