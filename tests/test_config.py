@@ -267,3 +267,22 @@ def test_shipped_config_passes_check(
 def test_embedded_default_matches_shipped_config() -> None:
     root = Path(__file__).resolve().parents[1]
     assert (root / "bot" / "default_config.yaml").read_text() == (root / "config.yaml").read_text()
+
+
+def test_without_a_config_file_the_embedded_default_is_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no config.yaml here
+    monkeypatch.delenv("BOT_CONFIG", raising=False)
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("<embedded default config>: OK")
+    assert "rut-record: record_close" in out
+
+
+def test_a_missing_config_that_was_asked_for_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "--config", "nope.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == "nope.yaml: cannot read: No such file or directory"
