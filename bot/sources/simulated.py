@@ -19,6 +19,8 @@ from bot.sources.base import SOURCES, Source
 
 # Where each well-known ticker starts, a little below its record so the demo shows the approach.
 START_PRICES = {"^RUT": 2405.0, "RTY=F": 2412.0, "^GSPC": 6600.0, "^IXIC": 22400.0}
+# Futures follow their index with a small basis, as RTY=F follows ^RUT.
+FOLLOWS = {"RTY=F": ("^RUT", 1.003)}
 # History never goes above start × this: the record is 1.6% away when the demo starts
 # (for ^RUT: 2,443.48, about where the real 2021 record of 2,442.74 was).
 RECORD_HEADROOM = 1.016
@@ -61,6 +63,9 @@ class SimulatedSource(Source):
         return path
 
     def _price_at(self, ticker: str, moment: datetime) -> float:
+        if ticker in FOLLOWS:
+            index, basis = FOLLOWS[ticker]
+            return round(self._price_at(index, moment) * basis, 2)
         origin = self.sim.start - timedelta(days=self.sim.history_days)
         hours = max(0, int((moment - origin) / HOUR))
         # History is anchored so that the walk reaches START_PRICES at ``start``.
