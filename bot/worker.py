@@ -30,7 +30,7 @@ from bot.clock import Clock
 from bot.config import Config, SymbolConfig
 from bot.engine import Engine, EvaluationResult
 from bot.errors import SanityError, SourceError
-from bot.history import HistoryLoader
+from bot.history import HistoryLoader, history_needs
 from bot.model import Alert, History, Observation
 from bot.notify.base import Notifier
 from bot.notify.sender import Sender
@@ -147,22 +147,9 @@ class Worker:
         self._history_refreshed = self.clock.now()
 
     def _history_needs(self) -> dict[str, int | None]:
-        """Symbol id → days of history needed (None: all)."""
-        needs: dict[str, int | None] = {}
-        for rule in self.engine.rules:
-            if not rule.params.enabled:
-                continue
-            days = rule.history_days()
-            if days == 0:
-                continue
-            for symbol in rule.symbols():
-                if symbol not in self.config.symbols:
-                    continue
-                if symbol in needs and (needs[symbol] is None or days is None):
-                    needs[symbol] = None
-                else:
-                    needs[symbol] = max(needs.get(symbol) or 0, days) if days is not None else None
-        return needs
+        """Symbol id → days of history the enabled rules need (None: all)."""
+        needs = history_needs(rule for rule in self.engine.rules if rule.params.enabled)
+        return {symbol: days for symbol, days in needs.items() if symbol in self.config.symbols}
 
     # ---------------------------------------------------------------- the cycle
 
@@ -197,7 +184,7 @@ class Worker:
     async def _cycle(self) -> CycleReport:
         now = self.clock.now()
         report = CycleReport()
-        if self._history_refreshed is None or now - self._history_refreshed >= timedelta(days=1):
+        if self.history_loader.refresh_due(self._history_refreshed, now):
             await self.refresh_history()
         due = self.due_symbols(now)
         report.polled = due
