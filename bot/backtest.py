@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import gc
 import json
+import operator
 import sys
 import time as time_module
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -32,6 +33,8 @@ from bot.engine import Engine
 from bot.errors import BotError
 from bot.model import Alert, DailySeries, History, Observation
 from bot.rules import Rule
+
+_by_time = operator.attrgetter("time")
 
 
 class BacktestError(BotError):
@@ -135,7 +138,7 @@ def build_observations(
         observations.extend(
             Observation("*", moment, 0.0, "tick", None, None, "backtest") for moment in ticks
         )
-    observations.sort(key=lambda o: o.time)
+    observations.sort(key=_by_time)
     return observations
 
 

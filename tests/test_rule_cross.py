@@ -192,3 +192,35 @@ def test_direction_filters_but_does_not_change_arming(values: list[int]) -> None
     _, down = run_batch(cross_rule("down"), observations)
     assert [d.key for d in up] == [d.key for d in both if d.fields["direction"] == "up"]
     assert [d.key for d in down] == [d.key for d in both if d.fields["direction"] == "down"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    values=st.lists(st.integers(2380, 2620), min_size=56, max_size=150),
+    rearm=rearm_strategy,
+    direction=st.sampled_from(["up", "down", "both"]),
+    levels=st.lists(st.integers(2450, 2550), min_size=1, max_size=3, unique=True),
+    split=st.integers(0, 40),
+)
+def test_long_batch_fast_path_equals_one_by_one(
+    values: list[int], rearm: Any, direction: str, levels: list[int], split: int
+) -> None:
+    """Batches of BATCH_MIN rows or more jump from event to event (numpy); they must give the
+    live loop's alerts and state, also when resuming from a state carried through JSON."""
+    import json
+
+    from bot.rules.windows import BATCH_MIN
+
+    params: dict[str, Any] = {"type": "cross", "symbol": "RUT", "levels": levels}
+    params["direction"] = direction
+    if rearm is not None:
+        params["rearm"] = rearm
+    rule = make_rule(**params)
+    observations = as_prices(values)
+    assert len(observations) - split >= BATCH_MIN
+    first_state, first = run_batch(rule, observations[:split])
+    state = json.loads(json.dumps(first_state))
+    batch_state, batch = run_batch(rule, observations[split:], None, state)
+    single_state, single = run_one_by_one(rule, observations)
+    assert [(d.key, d.text) for d in first + batch] == [(d.key, d.text) for d in single]
+    assert batch_state == single_state

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.engine import Engine
 from bot.model import DailySeries, History, Observation
-from tests.test_rule_support import CLOCK, make_config, run_one_by_one, series
+from tests.test_rule_support import CLOCK, business_days, make_config, run_one_by_one, series
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -116,3 +119,57 @@ def test_state_carried_through_json_gives_the_same_digests() -> None:
     _, single = run_one_by_one(rule, observations, HISTORY)
     assert [d.text for d in batch] == [d.text for d in single]
     assert len(batch) == 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    split=st.integers(0, 40),
+    zeros=st.booleans(),
+    at=st.sampled_from(["15:30", "16:15"]),
+    times=st.lists(st.sampled_from([(16, 15), (16, 45), (23, 30)]), min_size=1),
+)
+def test_long_batch_fast_path_equals_one_by_one(
+    seed: int, split: int, zeros: bool, at: str, times: list[tuple[int, int]]
+) -> None:
+    """Batches of BATCH_MIN due digests or more take the numpy fast path; its texts, values and
+    state must equal the per-tick loop's, also when resuming from a state carried through JSON.
+    Covers no data yet, ticks before ``at`` and (``at`` 15:30) before the close, new records,
+    levels, a zero close or base (worded by the scalar code) and a moving rate."""
+    import json
+    import random
+
+    from bot.rules.windows import BATCH_MIN
+
+    rng = random.Random(seed)
+    days = business_days(date(2024, 11, 20), 90)
+    rut, spx, level = [], [], 2400.0
+    for day in days[3:]:
+        level = max(0.0, round(level * (1 + rng.gauss(0, 0.02)), 2))
+        rut.append((day, 0.0 if zeros and rng.random() < 0.05 else level))
+        if rng.random() < 0.9:  # SPX misses a few sessions
+            spx.append((day, round(5000 + rng.gauss(0, 50), 2)))
+    fed_days = days[::7]
+    uppers = [4.5 - 0.25 * (i // 3) for i in range(len(fed_days))]
+    history = History(
+        {
+            "RUT": series(rut),
+            "SPX": series(spx),
+            "FED": DailySeries(
+                fed_days, uppers, {"lower": [u - 0.25 for u in uppers], "upper": uppers}
+            ),
+        }
+    )
+    observations = []  # from before the first close
+    for i, day in enumerate(days[:-5]):
+        observations += [tick(day, 15, 0), tick(day, 15, 45), tick(day, *times[i % len(times)])]
+    rule = digest_rule(at=at)
+    first_state, first = rule.evaluate(observations[:split], history, None, CLOCK)
+    state = json.loads(json.dumps(first_state))
+    state_a, batch = rule.evaluate(observations[split:], history, state, CLOCK)
+    assert len(batch) >= BATCH_MIN
+    state_b, single = run_one_by_one(rule, observations, history)
+    assert [(d.key, d.text, d.value, d.fields) for d in first + batch] == [
+        (d.key, d.text, d.value, d.fields) for d in single
+    ]
+    assert json.loads(json.dumps(state_a)) == state_b

@@ -119,3 +119,51 @@ def test_batch_equals_one_by_one(moves: list[tuple[float, float]], window: str) 
     state_b, single = run_one_by_one(r, observations, history)
     assert [d.text for d in batch] == [d.text for d in single]
     assert state_a == state_b
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    window=st.sampled_from(["1d", "5d", "30d", "mtd", "qtd", "ytd"]),
+    threshold=st.sampled_from([1, 3, 8]),
+    direction=st.sampled_from(["up", "down", "both"]),
+    split=st.integers(0, 300),
+    versus_first=st.booleans(),
+)
+def test_long_batch_fast_path_equals_one_by_one(
+    seed: int, window: str, threshold: int, direction: str, split: int, versus_first: bool
+) -> None:
+    """Batches of BATCH_MIN rows or more take the numpy fast path; it must agree with the
+    per-observation loop, also when resuming from a state carried through JSON — with sessions
+    only one symbol has (holidays of one market), zero bases, and either symbol's close
+    arriving first."""
+    import json
+    import random
+
+    from bot.rules.windows import BATCH_MIN
+
+    rng = random.Random(seed)
+    days = business_days(date(2023, 11, 1), 330)
+    a, b, rows_a, rows_b = 100.0, 100.0, [], []
+    for day in days:
+        a = max(1.0, round(a * (1 + rng.gauss(0, 0.02)), 2))
+        b = max(1.0, round(b * (1 + rng.gauss(0, 0.015)), 2))
+        if rng.random() < 0.95:
+            rows_a.append((day, 0.0 if rng.random() < 0.01 else a))
+        if rng.random() < 0.95:
+            rows_b.append((day, b))
+    history = History({"RUT": series(rows_a), "SPX": series(rows_b)})
+    order = (lambda o: (o.time, o.symbol != "SPX")) if versus_first else (lambda o: o.time)
+    observations = sorted(
+        closes("RUT", history.get("RUT")) + closes("SPX", history.get("SPX")), key=order
+    )
+    r = rule(window=window, threshold=threshold, direction=direction)
+    assert len(observations) - split >= BATCH_MIN
+    first_state, first = run_batch(r, observations[:split], history)
+    state = json.loads(json.dumps(first_state))
+    state_a, batch = run_batch(r, observations[split:], history, state)
+    state_b, single = run_one_by_one(r, observations, history)
+    assert [(d.key, d.text, d.value) for d in first + batch] == [
+        (d.key, d.text, d.value) for d in single
+    ]
+    assert state_a == state_b

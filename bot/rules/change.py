@@ -24,8 +24,8 @@ from bot.rules.windows import (
     BATCH_MIN,
     Window,
     WindowValue,
-    base_indices,
     batch_arrays,
+    batch_base_indices,
     breach_step,
     episode_rows,
     episodic,
@@ -189,8 +189,8 @@ class ChangeRule(Rule[ChangeParams]):
 
         threshold = self.params.threshold
         limit = abs(threshold.amount)
-        values, ordinals = batch_arrays(observations, self.context.tz)
-        base = base_indices(self.params.window, series, ordinals)
+        values = batch_arrays(observations, self.context.tz)[0]
+        base = batch_base_indices(observations, self.context.tz, self.params.window, series)
         valid = base >= 0
         reference = series.arrays()[1][np.where(valid, base, 0)] if len(series) else values * 0
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -8,6 +8,7 @@ produce a stream of alerts. Downward is the mirror image.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -15,9 +16,10 @@ from pydantic import Field, model_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
-from bot.model import AlertDraft, History, Observation
+from bot.model import AlertDraft, History, Observation, ObservationBatch
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import event_time_key, fmt_number, fmt_time
+from bot.rules.windows import BATCH_MIN
 
 
 class CrossParams(RuleParams):
@@ -78,6 +80,7 @@ class CrossRule(Rule[CrossParams]):
         if not observations:
             return {"levels": levels_state, "last": last}, drafts
         values = [o.value for o in observations]
+        array = _value_array(observations, values) if len(values) >= BATCH_MIN else None
         for key, level, distance in self._levels:
             armed = levels_state.get(key)
             start = 0
@@ -87,6 +90,13 @@ class CrossRule(Rule[CrossParams]):
                 start = 1
             up, down = armed["up"], armed["down"]
             low, high = level - distance, level + distance
+            if array is not None:  # a long batch (a backtest): jump from event to event
+                events, up, down = _crossings(array, start, level, low, high, up, down)
+                for index, direction in events:
+                    if want_up if direction == "up" else want_down:
+                        drafts.append(self._draft(observations[index], level, direction))
+                levels_state[key] = {"up": up, "down": down}
+                continue
             # The hot loop of every backtest: plain floats and locals only.
             for index in range(start, len(values)):
                 value = values[index]
@@ -128,3 +138,56 @@ class CrossRule(Rule[CrossParams]):
             text=text,
             fields={"level": fmt_number(level), "direction": direction, "verb": verb},
         )
+
+
+def _value_array(observations: Sequence[Observation], values: list[float]) -> Any:
+    """The batch's values as a float64 array (cached on an ObservationBatch: the cross rules of
+    a backtest share a few batches)."""
+    import numpy as np
+
+    cache = observations.cache if isinstance(observations, ObservationBatch) else None
+    key = ("values", len(values))
+    if cache is not None and key in cache:
+        return cache[key]
+    array = np.array(values, dtype=np.float64)
+    if cache is not None:
+        cache[key] = array
+    return array
+
+
+def _crossings(
+    values: Any, start: int, level: float, low: float, high: float, up: bool, down: bool
+) -> tuple[list[tuple[int, str]], bool, bool]:
+    """Fast path for long batches: what the loop in :meth:`CrossRule.evaluate` does from row
+    ``start`` — the rows it fires on (``(row, direction)`` in its order) and the final armed
+    flags — by jumping from event to event instead of visiting every row.
+
+    Each direction is its own two-state machine: armed, it fires on the first row at/beyond
+    the level and disarms; disarmed, it re-arms on the first row past the re-arm bound (a row
+    that fires never re-arms, nor one that re-arms fire). numpy finds those rows with the same
+    float comparisons as the loop.
+    """
+    import numpy as np
+
+    events: list[tuple[int, str]] = []
+    final: dict[str, bool] = {}
+    for direction, armed, hits, rearms in (
+        ("up", up, values >= level, values < low),
+        ("down", down, values <= level, values > high),
+    ):
+        fire_rows: list[int] = np.flatnonzero(hits).tolist()
+        arm_rows: list[int] = np.flatnonzero(rearms).tolist()
+        row = start
+        while True:
+            rows = fire_rows if armed else arm_rows
+            k = bisect.bisect_left(rows, row)
+            if k == len(rows):
+                break
+            row = rows[k]
+            if armed:
+                events.append((row, direction))
+            armed = not armed
+            row += 1
+        final[direction] = armed
+    events.sort(key=lambda event: (event[0], event[1] != "up"))  # the loop checks up first
+    return events, final["up"], final["down"]

@@ -19,7 +19,19 @@ from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import fmt_percent, fmt_time
-from bot.rules.windows import Window, WindowValue, breach_step, episodic, event_key, window_label
+from bot.rules.windows import (
+    BATCH_MIN,
+    Window,
+    WindowValue,
+    batch_arrays,
+    batch_base_indices,
+    batch_rows_of,
+    breach_step,
+    episode_rows,
+    episodic,
+    event_key,
+    window_label,
+)
 
 
 class RelativeParams(RuleParams):
@@ -43,6 +55,19 @@ def _change(series: DailySeries, index: int, window: Window) -> float | None:
     if base < 0 or not series.values[base]:
         return None
     return (series.values[index] / series.values[base] - 1.0) * 100.0
+
+
+def _first_on_or_after(dates: Sequence[date], day: date, hint: int) -> int:
+    """``bisect_left(dates, day)``: the first row dated ``day`` or later (``len`` if none).
+
+    Tries ``hint`` (the previous answer) and the row after it first: sessions only grow within
+    a batch, mostly by one row; the fast path's rows jump further and bisect.
+    """
+    size = len(dates)
+    for i in (hint, hint + 1):
+        if 0 <= i <= size and (i == size or dates[i] >= day) and (i == 0 or dates[i - 1] < day):
+            return i
+    return bisect.bisect_left(dates, day)
 
 
 @RULES.register("relative")
@@ -110,20 +135,20 @@ class RelativeRule(Rule[RelativeParams]):
         calendar, span = window.calendar, window.sessions
         period_start = period_end = date.max
         a_base = b_base = -1
-        for observation in observations:
+        # A long batch (a backtest) visits only the rows found by _batch_rows; a short one (the
+        # live loop) visits every row.
+        rows: Sequence[int] = range(len(observations))
+        if len(observations) >= BATCH_MIN and len(mine) and len(other):
+            rows = self._batch_rows(observations, mine, other, last_session)
+        for row in rows:
+            observation = observations[row]
             session = observation.session or observation.time.astimezone(tz).date()
             if last_session is not None and session <= last_session:
                 continue  # judged already (the other symbol's close came first)
             if fired is None:
                 fired = self._seed(mine, other, session)
-            if a_row < 0 or (a_row > 0 and a_dates[a_row - 1] >= session):
-                a_row = bisect.bisect_left(a_dates, session)
-            while a_row < a_size and a_dates[a_row] < session:
-                a_row += 1
-            if b_row < 0 or (b_row > 0 and b_dates[b_row - 1] >= session):
-                b_row = bisect.bisect_left(b_dates, session)
-            while b_row < b_size and b_dates[b_row] < session:
-                b_row += 1
+            a_row = _first_on_or_after(a_dates, session, a_row)
+            b_row = _first_on_or_after(b_dates, session, b_row)
             if (
                 a_row >= a_size
                 or b_row >= b_size
@@ -155,6 +180,50 @@ class RelativeRule(Rule[RelativeParams]):
             "fired": fired,
             "last_session": last_session.isoformat() if last_session else None,
         }, drafts
+
+    def _batch_rows(
+        self,
+        observations: Sequence[Observation],
+        mine: DailySeries,
+        other: DailySeries,
+        last_session: date | None,
+    ) -> list[int]:
+        """Fast path for long batches: the rows the loop in :meth:`evaluate` must visit.
+
+        Mirrors the loop with numpy over the whole batch: a row is *judged* when both symbols
+        have a row dated its session with usable base rows (the same change arithmetic) and its
+        session is later than every session judged before it. The loop must visit the first row
+        past ``last_session`` (it seeds the state), the judged rows beyond the threshold, the
+        first judged row back inside after them, and the last judged row (``last_session``);
+        on every other row it would ``continue`` without touching the state.
+        """
+        import numpy as np
+
+        window, limit = self.params.window, abs(self.params.threshold.amount)
+        tz = self.context.tz
+        ordinals = batch_arrays(observations, tz)[1]
+        changes: list[Any] = []
+        valid = np.ones(len(ordinals), dtype=bool)
+        for series in (mine, other):
+            values = series.arrays()[1]
+            row = batch_rows_of(observations, tz, series)
+            base = batch_base_indices(observations, tz, window, series)
+            usable = (row >= 0) & (base >= 0)
+            reference = values[np.where(usable, base, 0)]
+            valid &= usable & (reference != 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                changes.append((values[np.where(usable, row, 0)] / reference - 1.0) * 100.0)
+        spread = changes[0] - changes[1]
+        floor = last_session.toordinal() if last_session is not None else np.iinfo(np.int64).min
+        # The latest session judged before each row (the loop's ``last_session``).
+        latest = np.maximum.accumulate(np.where(valid, ordinals, floor))
+        before = np.concatenate(([floor], latest[:-1]))
+        passing = ordinals > before
+        judged = valid & passing
+        beyond = judged & ((spread >= limit) | (spread <= -limit))
+        rows = episode_rows(judged, beyond)
+        extra = [np.flatnonzero(passing)[:1], np.flatnonzero(judged)[-1:]]
+        return np.unique(np.concatenate([rows, *extra])).tolist()  # type: ignore[no-any-return]
 
     def _seed(self, mine: DailySeries, other: DailySeries, session: date) -> dict[str, str | None]:
         """Directions already reported this period (or the episode under way) before

@@ -293,6 +293,52 @@ def base_indices(window: Window, series: DailySeries, ordinals: Any) -> Any:
     return np.searchsorted(rows, period_start_ordinals(window, ordinals), side="left") - 1
 
 
+def batch_base_indices(
+    observations: Sequence[Observation], tz: ZoneInfo, window: Window, series: DailySeries
+) -> Any:
+    """:func:`base_indices` of a batch's sessions (:func:`batch_arrays`) in ``series``.
+
+    Cached on an :class:`~bot.model.ObservationBatch` per window and series, as the rules of a
+    backtest share a few windows (``mtd`` in many rules) over the same batch.
+    """
+    ordinals = batch_arrays(observations, tz)[1]
+    cache = observations.cache if isinstance(observations, ObservationBatch) else None
+    key = ("bases", tz.key, len(observations), str(window), id(series), len(series))
+    found = cache.get(key) if cache is not None else None
+    if found is not None and found[0] is series:  # the very series (an id can be reused)
+        return found[1]
+    bases = base_indices(window, series, ordinals)
+    if cache is not None:
+        cache[key] = (series, bases)
+    return bases
+
+
+def batch_rows_of(observations: Sequence[Observation], tz: ZoneInfo, series: DailySeries) -> Any:
+    """For each observation of a batch, the row of ``series`` dated its session; -1 if none.
+
+    Cached on an :class:`~bot.model.ObservationBatch` per series, like
+    :func:`batch_base_indices`.
+    """
+    import numpy as np
+
+    ordinals = batch_arrays(observations, tz)[1]
+    cache = observations.cache if isinstance(observations, ObservationBatch) else None
+    key = ("rows", tz.key, len(observations), id(series), len(series))
+    found = cache.get(key) if cache is not None else None
+    if found is not None and found[0] is series:
+        return found[1]
+    dates = series.arrays()[0]
+    if len(dates):
+        row = np.searchsorted(dates, ordinals, side="left")  # first row dated >= session
+        at = np.minimum(row, len(dates) - 1)
+        rows = np.where(dates[at] == ordinals, at, -1)
+    else:
+        rows = np.full(len(ordinals), -1, dtype=np.int64)
+    if cache is not None:
+        cache[key] = (series, rows)
+    return rows
+
+
 def episode_rows(valid: Any, beyond: Any) -> Any:
     """Indices of the rows a threshold state machine must visit, in order.
 
