@@ -21,7 +21,7 @@ import argparse
 import random
 import sys
 import time
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bot.backtest import replay
 from bot.config import Config, parse_config
 from bot.model import DailySeries, History
+from tests.test_rule_support import business_days
 
 ROWS = 10_000
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
-def business_days(start: date, count: int) -> list[date]:
-    days: list[date] = []
-    day = start
-    while len(days) < count:
-        if day.weekday() < 5:
-            days.append(day)
-        day += timedelta(days=1)
-    return days
 
 
 def fed_range(days: list[date], seed: int) -> DailySeries:
