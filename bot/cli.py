@@ -68,7 +68,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run the rules against a simulated market on a fast clock (no token, no network)",
     )
-    run.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING, ERROR")
+    run.add_argument(
+        "--log-level",
+        help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for --demo, whose alerts print)",
+    )
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="validate the config and print a summary")
@@ -101,7 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``run``: the worker, one cycle of it, or the demo."""
     from bot.logs import setup_logging
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level or ("WARNING" if args.demo else "INFO"))
     config = read_config(args.config)
     if args.demo:
         from bot.demo import run_demo
