@@ -52,6 +52,10 @@ class Rule(ABC, Generic[P]):
     def __init__(self, params: P, context: RuleContext) -> None:
         self.params = params
         self.context = context
+        # ``on: close`` (cross, near, change): final daily closes only, never intraday prints.
+        on = getattr(params, "on", None)
+        self._kinds = frozenset({"close"}) if on == "close" else self.observation_kinds
+        self._watched = frozenset(self.symbols())
 
     @property
     def id(self) -> str:
@@ -82,9 +86,9 @@ class Rule(ABC, Generic[P]):
         Decided by the observation's ``symbol`` and ``kind`` only: the engine asks once per
         (symbol, kind) group of a batch, not once per observation.
         """
-        if observation.kind not in self.observation_kinds:
+        if observation.kind not in self._kinds:
             return False
-        return observation.kind == "tick" or observation.symbol in self.symbols()
+        return observation.kind == "tick" or observation.symbol in self._watched
 
     @abstractmethod
     def evaluate(

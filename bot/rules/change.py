@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Literal
 from bot.clock import Clock
 from bot.config import RuleParams, Threshold, ThresholdValue
 from bot.model import AlertDraft, DailySeries, History, Observation
-from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.base import RULES, Rule, RuleState
 from bot.rules.text import fmt_percent, fmt_signed, fmt_time, fmt_value
 from bot.rules.windows import (
     BATCH_MIN,
@@ -92,13 +92,6 @@ class ChangeRule(Rule[ChangeParams]):
     template_fields: ClassVar[frozenset[str]] = frozenset(
         {"change", "change_pct", "window", "period", "base", "base_date", "direction"}
     )
-
-    def __init__(self, params: ChangeParams, context: RuleContext) -> None:
-        super().__init__(params, context)
-        self._kinds = ("close",) if params.on == "close" else ("price", "close")
-
-    def wants(self, observation: Observation) -> bool:
-        return observation.symbol == self.params.symbol and observation.kind in self._kinds
 
     def history_days(self) -> int | None:
         return self.params.window.history_days()

@@ -57,10 +57,6 @@ class CrossRule(Rule[CrossParams]):
             (f"{level:g}", level, params.rearm.of(level) if params.rearm is not None else 0.0)
             for level in params.all_levels()
         ]
-        self._kinds = ("close",) if params.on == "close" else ("price", "close")
-
-    def wants(self, observation: Observation) -> bool:
-        return observation.symbol == self.params.symbol and observation.kind in self._kinds
 
     def evaluate(
         self,

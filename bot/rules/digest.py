@@ -96,9 +96,6 @@ class DigestRule(Rule[DigestParams]):
             if s in context.symbols
         }
 
-    def wants(self, observation: Observation) -> bool:
-        return observation.kind == "tick"
-
     def history_days(self) -> int | None:
         return None  # the record close needs all of it
 

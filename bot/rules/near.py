@@ -22,7 +22,7 @@ from pydantic import model_validator
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, History, Observation
-from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.base import RULES, Rule, RuleState
 from bot.rules.text import event_time_key, fmt_number, fmt_time, fmt_value
 from bot.rules.windows import parse_day
 
@@ -57,13 +57,6 @@ class NearRule(Rule[NearParams]):
     template_fields: ClassVar[frozenset[str]] = frozenset(
         {"target", "target_name", "distance", "distance_pct", "within", "side"}
     )
-
-    def __init__(self, params: NearParams, context: RuleContext) -> None:
-        super().__init__(params, context)
-        self._kinds = ("close",) if params.on == "close" else ("price", "close")
-
-    def wants(self, observation: Observation) -> bool:
-        return observation.symbol == self.params.symbol and observation.kind in self._kinds
 
     def history_days(self) -> int | None:
         return None if self.params.of == "record" else 0

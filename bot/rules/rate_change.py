@@ -77,9 +77,6 @@ class RateChangeRule(Rule[RateChangeParams]):
     )
     observation_kinds: ClassVar[frozenset[str]] = frozenset({"rate", "close"})
 
-    def wants(self, observation: Observation) -> bool:
-        return observation.symbol == self.params.symbol and observation.kind in ("rate", "close")
-
     def history_days(self) -> int | None:
         return 14  # the last published range before the first observation
 

@@ -55,9 +55,6 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         self._span = params.window.sessions if params.window is not None else None
         self._high = params.kind == "high"
 
-    def wants(self, observation: Observation) -> bool:
-        return observation.kind == "close" and observation.symbol == self.params.symbol
-
     def history_days(self) -> int | None:
         return None if self.params.window is None else self.params.window.history_days()
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, DailySeries, History, Observation
-from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.base import RULES, Rule, RuleState
 from bot.rules.text import fmt_percent, fmt_time
 from bot.rules.windows import (
     BATCH_MIN,
@@ -80,13 +80,6 @@ class RelativeRule(Rule[RelativeParams]):
         {"versus", "versus_name", "spread", "change", "versus_change", "window", "direction"}
     )
     observation_kinds: ClassVar[frozenset[str]] = frozenset({"close"})
-
-    def __init__(self, params: RelativeParams, context: RuleContext) -> None:
-        super().__init__(params, context)
-        self._pair = (params.symbol, params.versus)
-
-    def wants(self, observation: Observation) -> bool:
-        return observation.kind == "close" and observation.symbol in self._pair
 
     def history_days(self) -> int | None:
         return self.params.window.history_days()
