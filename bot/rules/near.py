@@ -78,15 +78,9 @@ class NearRule(Rule[NearParams]):
             band = within.of(level)
             away = rearm.of(level) if rearm is not None else 2.0 * band
             for observation in observations:
-                distance = abs(observation.value - level)
-                if armed is None:
-                    armed = distance > band  # first observation: arm only
-                elif armed:
-                    if distance <= band:
-                        armed = False
-                        drafts.append(self._draft(observation, level, None))
-                elif distance > away:
-                    armed = True
+                armed, fired = _approach(armed, abs(observation.value - level), band, away)
+                if fired:
+                    drafts.append(self._draft(observation, level, None))
             return {"armed": armed}, drafts
 
         # of: record — keep the record close of the rows before each observation's session.
@@ -124,15 +118,9 @@ class NearRule(Rule[NearParams]):
                 banded = record
                 band = within.of(record)
                 away = rearm.of(record) if rearm is not None else 2.0 * band
-            distance = abs(observation.value - record)
-            if armed is None:
-                armed = distance > band
-            elif armed:
-                if distance <= band:
-                    armed = False
-                    drafts.append(self._draft(observation, record, record_day))
-            elif distance > away:
-                armed = True
+            armed, fired = _approach(armed, abs(observation.value - record), band, away)
+            if fired:
+                drafts.append(self._draft(observation, record, record_day))
         new_state = {
             "armed": armed,
             "record": record,
@@ -180,3 +168,16 @@ class NearRule(Rule[NearParams]):
                 "side": side,
             },
         )
+
+
+def _approach(armed: bool | None, distance: float, band: float, away: float) -> tuple[bool, bool]:
+    """One step of the approach state machine: ``(armed, fired)`` after seeing ``distance``.
+
+    The first observation (``armed is None``) only arms; an armed rule fires on entering the
+    band and disarms; it re-arms once farther than ``away``.
+    """
+    if armed is None:
+        return distance > band, False
+    if armed:
+        return (False, True) if distance <= band else (True, False)
+    return distance > away, False
