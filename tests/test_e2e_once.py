@@ -28,6 +28,8 @@ telegram:
   chats: {{traders: {chat}}}
 state:
   url: sqlite:///{state}
+delivery:
+  backoff: 1ms   # the restart right after an outage retries at once: no test waits for a clock
 sources:
   yahoo: {{type: yahoo, base_url: {yahoo}, attempts: 1}}
 symbols:
