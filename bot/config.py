@@ -217,6 +217,10 @@ class TelegramConfig(StrictModel):
     chats: dict[str, ChatId] = Field(default_factory=dict)
     admin_chat: str | None = None
     timeout: Duration = timedelta(seconds=15)
+    # A total deadline per Bot API request: ``timeout`` bounds each read, so an answer that
+    # trickles in (or stalls after its headers) could otherwise hold a send far longer.
+    # None: twice ``timeout``.
+    deadline: Duration | None = None
 
     @field_validator("token")
     @classmethod
@@ -236,6 +240,18 @@ class TelegramConfig(StrictModel):
             if not self.chats:
                 raise ValueError("a token is set but no chats are named under telegram.chats")
         return self
+
+    @field_validator("deadline")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+    @property
+    def request_deadline(self) -> timedelta:
+        """The most one Bot API request may take, all reads included (``deadline``)."""
+        return self.deadline if self.deadline is not None else 2 * self.timeout
 
     @property
     def enabled(self) -> bool:

@@ -162,17 +162,56 @@ def test_bad_yahoo_answer_is_logged_and_skipped(
     assert len(fake_telegram.texts(CHAT)) == 1
 
 
+# ``python -m bot`` with the libraries that log the Bot API URL (``/bot<token>/``) turned up to
+# DEBUG after the bot set up its logging: the token-bearing lines are produced for real.
+CHATTY_BOT = """
+import logging, sys
+import bot.logs
+
+_setup = bot.logs.setup_logging
+
+def setup_logging(*args, **kwargs):
+    handler = _setup(*args, **kwargs)
+    for name in ("httpx", "httpcore", "telegram"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    return handler
+
+bot.logs.setup_logging = setup_logging
+from bot.cli import main
+sys.argv[0] = "bot"
+raise SystemExit(main())
+"""
+
+
 def test_token_never_printed_even_at_debug(
     config_file: Path, yahoo_fake: YahooFake, fake_telegram: FakeTelegram
 ) -> None:
     serve_prices(yahoo_fake, [2490.0, 2505.0])
     outputs = ""
     for _ in range(2):
-        result = run_once(config_file, "--log-level", "DEBUG")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+        env["TELEGRAM_BOT_TOKEN"] = FAKE_TOKEN
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                CHATTY_BOT,
+                *("run", "--once", "--log-level", "DEBUG"),
+                "--config",
+                str(config_file),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert result.returncode == 0, result.stderr
         outputs += result.stdout + result.stderr
     assert len(fake_telegram.texts(CHAT)) == 1
-    assert "sendMessage" in outputs or "HTTP Request" in outputs or "crossed" in outputs
+    # httpx logged the request URLs (which hold the token) and redaction caught every one
+    assert "HTTP Request: POST" in outputs and "/bot<redacted>/sendMessage" in outputs
+    assert "/bot<redacted>/getMe" in outputs
     assert FAKE_TOKEN not in outputs
     assert FAKE_TOKEN.split(":", 1)[1] not in outputs
 

@@ -78,6 +78,9 @@ class MemoryStore(Store):
     ) -> list[str]:
         raise NotImplementedError
 
+    def evaluate_and_commit(self, evaluate: Any, now: datetime) -> Any:
+        raise NotImplementedError
+
     def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
         raise NotImplementedError
 

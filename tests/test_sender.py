@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from bot.config import DeliveryConfig, TelegramConfig, parse_config
 from bot.logs import setup_logging
 from bot.model import Alert
-from bot.notify.base import NOTIFIERS
+from bot.notify.base import NOTIFIERS, Notifier
 from bot.notify.console import ConsoleNotifier
 from bot.notify.sender import MIGRATIONS_KEY, DrainReport, Sender
 from bot.notify.telegram import TelegramNotifier
@@ -24,7 +24,9 @@ from bot.store.base import Store
 from bot.store.sqlite import SqliteStore
 from tests.fakes.telegram import (
     FAKE_TOKEN,
+    Failure,
     FakeTelegram,
+    cant_parse_entities,
     rate_limited,
     server_error,
 )
@@ -548,3 +550,221 @@ def test_token_never_in_stored_errors_or_logs(bench: Bench) -> None:
     texts += [m.text for m in bench.fake.messages]
     for text in texts:
         assert FAKE_TOKEN.split(":")[1] not in text
+
+
+# ---------------------------------------------------------------------------------------------
+# Long alerts: parts Telegram accepted are never sent again
+# ---------------------------------------------------------------------------------------------
+
+LONG_TEXT = "Digest\n" + "\n".join(f"line {n} <ok> " + "-" * 90 for n in range(100))
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [rate_limited(120), rate_limited(1), server_error(502)],
+    ids=["429-later", "429-inline", "5xx"],
+)
+def test_failure_on_part_two_resends_only_the_parts_not_accepted(
+    bench: Bench, failure: Failure
+) -> None:
+    alert = bench.queue(LONG_TEXT, "traders")
+    bench.fake.fail(failure, chat_id=1001, skip=1)  # part 1 accepted, part 2 refused once
+
+    first = bench.drain()
+    if first.sent == 0:  # rescheduled: part 1's id is already on the row
+        row = bench.row(alert.id, "traders")
+        assert row.status == "pending" and len(row.message_ids) == 1
+        bench.clock.advance(timedelta(minutes=3))
+        assert bench.drain().sent == 1
+
+    # 3 parts arrive as 3 messages, in order; the row holds the 3 message ids
+    assert len(bench.fake.sent_to(1001)) == 3
+    assert "\n".join(bench.plain(1001)) == LONG_TEXT
+    row = bench.row(alert.id, "traders")
+    assert row.status == "sent"
+    assert row.message_ids == tuple(m.message_id for m in bench.fake.sent_to(1001))
+
+
+def test_parts_accepted_before_a_crash_survive_a_restart(bench: Bench) -> None:
+    alert = bench.queue(LONG_TEXT, "traders")
+    bench.fake.fail(server_error(500), chat_id=1001, skip=2)  # parts 1 and 2 go out
+    bench.drain()
+    assert len(bench.fake.sent_to(1001)) == 2
+    # a new process (new sender, new notifier) on the same outbox
+    restarted = Bench(bench.store, bench.fake)
+    restarted.clock.set(bench.clock.now() + timedelta(minutes=3))
+    assert restarted.drain().sent == 1
+    assert len(bench.fake.sent_to(1001)) == 3
+    assert "\n".join(bench.plain(1001)) == LONG_TEXT
+    assert len(bench.row(alert.id, "traders").message_ids) == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# Back-off arithmetic
+# ---------------------------------------------------------------------------------------------
+
+
+def _set_attempts(store: SqliteStore, attempts: int) -> None:
+    store._conn.execute("UPDATE deliveries SET attempts = ?", (attempts,))
+
+
+def test_backoff_past_attempt_100_is_the_cap_and_max_attempts_is_reached(
+    store: SqliteStore, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    delivery = DeliveryConfig(
+        max_attempts=103, backoff=timedelta(seconds=2), max_backoff=timedelta(minutes=5)
+    )
+    bench = Bench(store, fake, delivery=delivery)
+    alert = bench.queue("x", "traders")
+    fake.fail(server_error(503), chat_id=1001, times=None)
+    _set_attempts(store, 100)
+
+    with caplog.at_level(logging.WARNING):
+        bench.drain()
+    row = bench.row(alert.id, "traders")
+    assert (row.status, row.attempts) == ("pending", 101)
+    assert row.next_attempt_at == bench.clock.now() + timedelta(minutes=5)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+    bench.clock.advance(timedelta(minutes=1))
+    assert bench.drain().claimed == 0  # the back-off is honoured, not re-sent at once
+    for _ in range(3):
+        bench.clock.advance(timedelta(minutes=5))
+        bench.drain()
+    row = bench.row(alert.id, "traders")
+    assert (row.status, row.attempts) == ("failed", 103)
+    assert len(fake.calls_to(1001)) == 3
+
+
+def test_backoff_is_monotonic_and_capped_for_any_attempt() -> None:
+    sender = Sender(
+        store=SqliteStore(":memory:"),
+        notifier=ConsoleNotifier(io.StringIO()),
+        delivery=DeliveryConfig(backoff=timedelta(seconds=2), max_backoff=timedelta(minutes=5)),
+    )
+    delays = [sender.backoff(n) for n in (1, 2, 3, 8, 9, 47, 100, 1100, 10**6)]
+    assert delays[:3] == [timedelta(seconds=2), timedelta(seconds=4), timedelta(seconds=8)]
+    assert delays[3] == timedelta(seconds=256)
+    assert all(d == timedelta(minutes=5) for d in delays[4:])
+
+
+# ---------------------------------------------------------------------------------------------
+# HTML Telegram cannot parse; the admin chat itself failing
+# ---------------------------------------------------------------------------------------------
+
+
+def test_html_telegram_cannot_parse_is_resent_as_plain_text(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    bench.fake.fail(cant_parse_entities(), chat_id=1001, times=None, html_only=True)
+    alert = bench.queue("RUT < 2,500 & falling\nsecond line", "traders")
+
+    with caplog.at_level(logging.WARNING):
+        report = bench.drain()
+
+    assert report.sent == 1 and report.failed == 0
+    [message] = bench.fake.sent_to(1001)
+    assert message.parse_mode is None
+    assert message.text == "RUT < 2,500 & falling\nsecond line"
+    assert bench.row(alert.id, "traders").status == "sent"
+    assert "plain text" in caplog.text and "can't parse entities" in caplog.text.lower()
+
+
+def test_long_alert_falls_back_to_plain_text_part_by_part(bench: Bench) -> None:
+    bench.fake.fail(cant_parse_entities(), chat_id=1001, skip=1, html_only=True)
+    bench.queue(LONG_TEXT, "traders")
+    assert bench.drain().sent == 1
+    modes = [m.parse_mode for m in bench.fake.sent_to(1001)]
+    assert modes == ["HTML", None, "HTML"]
+    assert "\n".join(bench.plain(1001)) == LONG_TEXT
+
+
+def test_admin_chat_failing_for_good_is_an_error_in_the_log(
+    bench: Bench, caplog: pytest.LogCaptureFixture
+) -> None:
+    bench.fake.block(9999)
+    bench.fake.block(1001)
+    bench.queue("one", "traders")
+
+    with caplog.at_level(logging.WARNING, logger="bot.notify.sender"):
+        for _ in range(2):  # the notice to the admin chat goes out on the next round
+            bench.drain()
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    admin = [m for m in errors if "admin chat" in m]
+    assert admin, errors
+    assert "nobody" in admin[0] and "blocked" in admin[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# A bug is not an outage
+# ---------------------------------------------------------------------------------------------
+
+
+class BuggyNotifier(Notifier):
+    """A notifier with a bug in it: every send raises a TypeError."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def send(self, chat_id: int | str, alert: Alert) -> list[int]:
+        self.calls += 1
+        raise TypeError("unsupported operand type(s) for +: 'int' and 'str'")
+
+
+def test_unexpected_exception_fails_the_row_once_with_a_traceback(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = FakeClock(T0)
+    notifier = BuggyNotifier()
+    sender = Sender(store=store, notifier=notifier, clock=clock, chats=CHATS)
+    alert = Alert("r:1", "r", "cross", "RUT", T0, 2501.0, "hello")
+    store.commit({}, [(alert, ["traders"])], T0)
+
+    with caplog.at_level(logging.ERROR, logger="bot.notify.sender"):
+        report = asyncio.run(sender.drain())
+    clock.advance(timedelta(hours=1))
+    asyncio.run(sender.drain())
+
+    assert notifier.calls == 1  # not retried as if Telegram were down
+    [row] = store.outbox()
+    assert row.status == "failed" and "TypeError" in (row.error or "")
+    assert report.failed == 1
+    [record] = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert record.exc_info is not None and record.exc_info[0] is TypeError
+
+
+# ---------------------------------------------------------------------------------------------
+# One chat's order, deterministically
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_row_waiting_for_its_retry_holds_back_a_newer_row_of_its_chat(bench: Bench) -> None:
+    first = bench.queue("first", "traders")
+    bench.fake.fail(server_error(502), chat_id=1001)
+    bench.drain()  # "first" now waits for its back-off (due in 2 s)
+    bench.queue("second", "traders", "desk")  # due now
+
+    report = bench.drain()  # the clock has not moved: only "second" is due
+
+    assert bench.plain(1001) == []  # "second" must not overtake "first"
+    assert bench.plain(1002) == ["second"]  # other chats are not held
+    assert report.held == 1
+    bench.clock.advance(timedelta(seconds=2))
+    bench.drain()
+    assert bench.plain(1001) == ["first", "second"]
+    assert bench.row(first.id, "traders").status == "sent"
+
+
+def test_a_row_leased_by_another_replica_holds_back_a_newer_row_of_its_chat(
+    bench: Bench,
+) -> None:
+    bench.queue("first", "traders")
+    bench.queue("second", "traders")
+    [taken] = bench.store.claim("other-replica", bench.clock.now(), timedelta(minutes=2), 1)
+    assert taken.alert.text == "first"
+
+    report = bench.drain()
+
+    assert bench.plain(1001) == []
+    assert (report.sent, report.held) == (0, 1)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.notify.split import TELEGRAM_LIMIT, split_html, utf16_len
+from bot.notify.split import TELEGRAM_LIMIT, html_to_plain, split_html, utf16_len
 from tests.fakes.telegram import _check_html, _plain_text
 
 _TAG_RE = re.compile(r"<(/?)([a-z-]+)[^>]*>")
@@ -147,3 +147,10 @@ def test_property_parts_fit_balanced_and_keep_the_words(chunks: list[str], limit
     # cuts only drop blanks/newlines: the non-blank characters survive in order
     squeeze = re.compile(r"\s+")
     assert squeeze.sub("", visible(parts)) == squeeze.sub("", _plain_text(text))
+
+
+def test_html_to_plain_is_what_the_user_would_see_and_never_longer() -> None:
+    source = '<b>RUT &lt; 2,500 &amp; falling</b>\n<a href="x">link</a> &quot;q&quot;'
+    plain = html_to_plain(source)
+    assert plain == 'RUT < 2,500 & falling\nlink "q"'
+    assert utf16_len(plain) <= utf16_len(source)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
+import subprocess
+import sys
+import time
 import traceback
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,13 +22,15 @@ from bot.errors import NotifyError
 from bot.model import Alert
 from bot.notify.base import NOTIFIERS, DeliveryFailed
 from bot.notify.split import utf16_len
-from bot.notify.telegram import RateLimits, TelegramNotifier, format_alert_html
+from bot.notify.telegram import ChatRateLimiter, RateLimits, TelegramNotifier, format_alert_html
 from tests.fakes.telegram import (
     FAKE_TOKEN,
     Failure,
     FakeTelegram,
     Limits,
+    bad_json,
     blocked,
+    cant_parse_entities,
     chat_not_found,
     kicked,
     migrated,
@@ -32,6 +39,7 @@ from tests.fakes.telegram import (
 )
 
 T0 = datetime(2025, 9, 18, 14, 30, tzinfo=UTC)
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -382,3 +390,157 @@ def test_rate_limits_default_to_telegrams() -> None:
     )
     assert notifier.rate_limits == RateLimits()
     assert timedelta(seconds=15) == notifier.config.timeout
+
+
+# ---------------------------------------------------------------------------------------------
+# A total deadline per Bot API request
+# ---------------------------------------------------------------------------------------------
+
+
+def deadline_notifier(base_url: str, *, timeout: float, deadline: float) -> TelegramNotifier:
+    config = TelegramConfig(
+        token=FAKE_TOKEN,
+        base_url=base_url,
+        chats={"traders": 42},
+        timeout=timedelta(seconds=timeout),
+        deadline=timedelta(seconds=deadline),
+    )
+    return TelegramNotifier(config, rate_limits=None)
+
+
+def send_misbehaving(fake: FakeTelegram, notifier: TelegramNotifier, guard: float) -> float:
+    """Send once after getMe; the seconds it took until DeliveryFailed (``guard``: give up)."""
+
+    async def run() -> float:
+        await notifier.start()
+        fake.trickle, fake.stall = trickle, stall
+        started = time.monotonic()
+        try:
+            with pytest.raises(DeliveryFailed) as info:
+                await asyncio.wait_for(notifier.send(42, make_alert()), guard)
+            assert not info.value.permanent and "deadline" in str(info.value)
+            return time.monotonic() - started
+        finally:
+            fake.trickle, fake.stall = None, False
+            await notifier.stop()
+
+    trickle, stall = fake.trickle, fake.stall
+    fake.trickle, fake.stall = None, False
+    return asyncio.run(run())
+
+
+def test_trickled_answer_is_cut_off_at_the_total_deadline(fake: FakeTelegram) -> None:
+    # every read gets a byte well within the 2 s read timeout; the whole answer would take 60 s
+    fake.trickle = 0.2
+    notifier = deadline_notifier(fake.base_url, timeout=2, deadline=0.6)
+    assert send_misbehaving(fake, notifier, guard=5) < 2
+
+
+def test_answer_stalled_after_headers_is_cut_off_at_the_total_deadline(fake: FakeTelegram) -> None:
+    fake.stall = True
+    notifier = deadline_notifier(fake.base_url, timeout=3, deadline=0.5)
+    assert send_misbehaving(fake, notifier, guard=5) < 2
+
+
+def test_deadline_defaults_to_twice_the_timeout() -> None:
+    config = TelegramConfig(token=FAKE_TOKEN, chats={"t": 1}, timeout=timedelta(seconds=15))
+    assert config.request_deadline == timedelta(seconds=30)
+    config = TelegramConfig(token=FAKE_TOKEN, chats={"t": 1}, deadline=timedelta(seconds=7))
+    assert config.request_deadline == timedelta(seconds=7)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bugs are bugs; handled events are one line
+# ---------------------------------------------------------------------------------------------
+
+
+def test_unexpected_exception_keeps_its_type_and_traceback(
+    fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: ChatRateLimiter, chat_id: str | int) -> None:
+        raise KeyError("a bug in our own code")
+
+    monkeypatch.setattr(ChatRateLimiter, "_chat_limiter", broken)
+    notifier = make_notifier(fake.base_url, rate_limits=RateLimits())
+    with pytest.raises(KeyError) as info:
+        asyncio.run(send(notifier, 42, make_alert()))
+    assert "broken" in "".join(traceback.format_tb(info.value.__traceback__))
+
+
+def test_import_leaves_the_environment_alone_and_429_gives_no_deprecation_warning(
+    fake: FakeTelegram,
+) -> None:
+    fake.fail(rate_limited(3), chat_id=42)
+    script = f"""
+import asyncio, os, sys, warnings
+sys.path.insert(0, {str(ROOT)!r})
+from telegram.warnings import PTBDeprecationWarning
+warnings.simplefilter("error", PTBDeprecationWarning)
+os.environ.pop("PTB_TIMEDELTA", None)
+before = dict(os.environ)
+import bot.notify.telegram as t
+from tests.test_telegram import make_notifier, send_failure
+assert dict(os.environ) == before, "os.environ changed at import"
+exc = asyncio.run(send_failure(make_notifier({fake.base_url!r}), 42))
+assert exc.retry_after == 3, exc
+print("ok")
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def _loud(records: list[logging.LogRecord]) -> list[logging.LogRecord]:
+    """Records a default (INFO) log would show with a traceback, or at ERROR."""
+    return [
+        r
+        for r in records
+        if r.levelno >= logging.ERROR or (r.levelno >= logging.INFO and r.exc_info)
+    ]
+
+
+def test_a_429_through_the_rate_limiter_logs_no_error_or_traceback(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail(rate_limited(3), chat_id=42)
+    notifier = make_notifier(fake.base_url, rate_limits=RateLimits(time_factor=0.01))
+    with caplog.at_level(logging.INFO):
+        exc = asyncio.run(send_failure(notifier, 42))
+    assert exc.retry_after == 3
+    assert _loud(caplog.records) == []
+
+
+def test_bad_json_from_telegram_is_retryable_and_one_line(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail(bad_json(), chat_id=42)
+    with caplog.at_level(logging.INFO):
+        exc = asyncio.run(send_failure(make_notifier(fake.base_url), 42))
+    assert not exc.permanent and "invalid server response" in str(exc).lower()
+    assert _loud(caplog.records) == []
+
+
+def test_handled_events_keep_their_traceback_at_debug(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake.fail(bad_json(), chat_id=42)
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(send_failure(make_notifier(fake.base_url), 42))
+    debug = [r for r in caplog.records if r.levelno == logging.DEBUG and r.exc_info]
+    assert debug and "invalid JSON" in debug[0].getMessage()
+
+
+def test_plain_text_fallback_at_the_notifier(fake: FakeTelegram) -> None:
+    fake.fail(cant_parse_entities(), chat_id=42, html_only=True, times=None)
+    asyncio.run(send(make_notifier(fake.base_url), 42, make_alert("a < b & c\nmore")))
+    [message] = fake.sent_to(42)
+    assert (message.parse_mode, message.text) == (None, "a < b & c\nmore")
+
+
+def test_chat_not_found_is_not_retried_as_plain_text(fake: FakeTelegram) -> None:
+    fake.forget_chat(42)
+    exc = asyncio.run(send_failure(make_notifier(fake.base_url), 42))
+    assert exc.permanent
+    assert len(fake.calls_to(42)) == 1

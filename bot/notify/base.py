@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar
 
 from bot.errors import NotifyError
@@ -49,6 +50,25 @@ class Notifier(ABC):
     @abstractmethod
     async def send(self, chat_id: int | str, alert: Alert) -> list[int]:
         """Send one alert to one chat; returns the message ids (several if it was split)."""
+
+    async def send_parts(
+        self,
+        chat_id: int | str,
+        alert: Alert,
+        *,
+        done: int = 0,
+        on_part: Callable[[int], Awaitable[None]] | None = None,
+    ) -> list[int]:
+        """Send the parts of ``alert`` after the first ``done`` ones (sent by an earlier try);
+        await ``on_part(message_id)`` after each accepted part that has more parts after it
+        (the caller persists it before the next goes out); the ids of the parts sent now.
+
+        The sender calls this so that a retry after part 2 of 3 failed sends part 2 and 3
+        only. This default is for notifiers whose alerts are one message: ``send`` it, unless
+        that went out already (``on_part`` is never needed)."""
+        if done:
+            return []
+        return await self.send(chat_id, alert)
 
 
 NOTIFIERS: Registry[Any] = Registry("notifier")

@@ -12,18 +12,26 @@ One :meth:`Sender.drain`:
 
    ============================  ==========================================================
    Telegram answered ok          ``mark_sent`` (only now: at least once, never at most once)
+   part k of a long alert ok     its message id kept on the row (``record_parts``) before
+                                 part k+1 goes out: a retry sends only the parts after it
    429 ``retry_after``           wait that long (``sleep``, injectable) and send again, for
                                  this chat only; a long wait becomes ``retry_later``
-   5xx / network / timeout       ``retry_later`` with exponential back-off; after
+   5xx / network / timeout       ``retry_later`` with exponential back-off (capped at
+                                 ``delivery.max_backoff`` for any attempt number); after
                                  ``delivery.max_attempts`` attempts ``mark_failed``
    403 / 400 chat not found      ``mark_failed``, logged, and the admin chat told once per chat
+                                 (the admin chat itself failing: an ERROR saying so)
+   400 can't parse entities      the notifier resends that part as plain text at once
+   any other exception (a bug)   ``mark_failed`` once, logged at ERROR with the traceback —
+                                 not retried for a day as if Telegram were down
    ``migrate_to_chat_id``        the new id remembered (store key ``chat_migrations``), logged
                                  for the operator, and the message resent there at once
    ============================  ==========================================================
 
 Crash safety: a row is marked sent only after Telegram answered ok, and a crash leaves claimed
-rows leased until the lease runs out, then they are sent again. So nothing is lost, and the one
-message in flight at a crash may arrive twice (at-least-once delivery).
+rows leased until the lease runs out, then they are sent again — from the first part Telegram
+had not accepted. So nothing is lost, and the one message (part) in flight at a crash may
+arrive twice (at-least-once delivery).
 
 Without a Telegram token every row's chat is ``console`` and the console notifier prints it.
 """
@@ -32,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -249,25 +258,49 @@ class Sender:
         report = round_.report
         inline_waits = 0
         hops = 0
+        # Ids of the parts of a long alert Telegram has accepted (also by earlier attempts):
+        # a retry sends only the parts after them.
+        sent: list[int] = list(row.message_ids)
+
+        async def part_sent(message_id: int) -> None:
+            sent.append(message_id)
+            await self._record_parts(row, sent)
+
         while True:
             chat_id: int | str = row.chat
+            before = len(sent)
             try:
                 chat_id = self._resolve(row.chat, round_.migrations)
                 notifier = self.console if self._is_console(row.chat) else self.notifier
-                message_ids = await notifier.send(chat_id, row.alert)
+                new_ids = await notifier.send_parts(
+                    chat_id, row.alert, done=before, on_part=part_sent
+                )
+            except _Stop:
+                raise
             except DeliveryFailed as exc:
                 failure = exc
-            except Exception as exc:  # a bug or an unexpected library error: retry later
+            except Exception as exc:
+                # Not Telegram, not the network: a bug. Retrying it for a day would only make
+                # it look like an outage; fail this row once, loudly, with the traceback.
+                error = redact(f"internal error (a bug): {type(exc).__name__}: {exc}")
                 log.exception(
-                    "sending alert %s to chat %s failed unexpectedly", row.alert.id, row.chat
+                    "alert %s to chat %s: unexpected error, marked failed (not retried)",
+                    row.alert.id,
+                    row.chat,
                 )
-                failure = DeliveryFailed(f"{type(exc).__name__}: {exc}", chat=row.chat)
+                await self._store(
+                    self.store.mark_failed, row.alert.id, row.chat, self.clock.now(), error
+                )
+                report.failed += 1
+                report.errors.append(error)
+                return
             else:
+                message_ids = sent[:before] + new_ids
                 await self._store(
                     self.store.mark_sent, row.alert.id, row.chat, self.clock.now(), message_ids
                 )
                 report.sent += 1
-                report.messages += len(message_ids)
+                report.messages += len(new_ids)
                 log.info(
                     "delivered alert %s to chat %s (message %s)",
                     row.alert.id,
@@ -290,7 +323,11 @@ class Sender:
                 resume = now + timedelta(seconds=wait)
                 if inline_waits < 3 and wait <= self.max_inline_wait and resume < round_.send_until:
                     inline_waits += 1
-                    log.info("chat %s: rate limited, sending again in %g s", row.chat, wait)
+                    log.warning(
+                        "chat %s: rate limited by Telegram (429), sending again in %g s",
+                        row.chat,
+                        wait,
+                    )
                     await self.sleep(wait)
                     continue
                 # A 429 is flow control: it never fails a row (the store counts the attempt).
@@ -309,7 +346,18 @@ class Sender:
                 await self._store(self.store.mark_failed, row.alert.id, row.chat, now, error)
                 report.failed += 1
                 report.errors.append(error)
-                log.error("alert %s to chat %s failed for good: %s", row.alert.id, row.chat, error)
+                if self.admin_chat and row.chat == self.admin_chat:
+                    log.error(
+                        "alert %s to the admin chat %s failed for good: %s; nobody is told "
+                        "about undeliverable alerts until the admin chat is fixed",
+                        row.alert.id,
+                        row.chat,
+                        error,
+                    )
+                else:
+                    log.error(
+                        "alert %s to chat %s failed for good: %s", row.alert.id, row.chat, error
+                    )
                 await self._tell_admin(row.chat, error, round_)
                 return
 
@@ -321,8 +369,7 @@ class Sender:
                 report.errors.append(final)
                 log.error("alert %s to chat %s: %s", row.alert.id, row.chat, final)
                 return
-            backoff = min(self.delivery.backoff * (2 ** (attempts - 1)), self.delivery.max_backoff)
-            resume = now + backoff
+            resume = now + self.backoff(attempts)
             await self._store(self.store.retry_later, row.alert.id, row.chat, resume, error)
             report.retried += 1
             log.warning(
@@ -335,6 +382,18 @@ class Sender:
                 resume,
             )
             raise _Stop(resume)
+
+    def backoff(self, attempts: int) -> timedelta:
+        """The wait after the ``attempts``-th failed try: ``backoff × 2^(attempts−1)``, at most
+        ``max_backoff``. The cap is applied before the power is taken, so attempt 47 or 10,000
+        is the cap too (not an OverflowError that would resend the row on every drain)."""
+        base, cap = self.delivery.backoff, self.delivery.max_backoff
+        if base <= timedelta(0) or cap <= base:
+            return max(min(base, cap), timedelta(0))
+        doublings = max(attempts - 1, 0)
+        if doublings >= math.ceil(math.log2(cap / base)):  # 2^doublings × base ≥ cap
+            return cap
+        return min(base * 2**doublings, cap)
 
     # ------------------------------------------------------------------ chats
 
@@ -439,6 +498,23 @@ class Sender:
                 log.warning(
                     "could not hand back alert %s for chat %s: %s", row.alert.id, row.chat, exc
                 )
+
+    async def _record_parts(self, row: Delivery, message_ids: Sequence[int]) -> None:
+        """Persist the parts of ``row`` sent so far; a store that can't, or fails, only means
+        a retry may repeat them (the send goes on)."""
+        try:
+            await asyncio.to_thread(
+                self.store.record_parts, row.alert.id, row.chat, list(message_ids)
+            )
+        except NotImplementedError:
+            pass
+        except StoreError as exc:
+            log.warning(
+                "could not record the parts sent of alert %s to chat %s: %s",
+                row.alert.id,
+                row.chat,
+                exc,
+            )
 
     async def _store(self, method: Callable[..., Any], *args: Any) -> Any:
         """Run a store call in a thread; a store error stops this chat for this drain."""

@@ -11,6 +11,7 @@ source is never shorter than the text the user sees, so a part that fits here fi
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -19,6 +20,7 @@ TELEGRAM_LIMIT = 4096
 
 # A tag, an entity, a newline, a run of blanks, a word, or a stray character.
 _TOKEN_RE = re.compile(r"<[^<>]*>|&#?[A-Za-z0-9]+;|\n|[ \t]+|[^<&\n \t]+|[<&]")
+_TAG_ONLY_RE = re.compile(r"<[^<>]*>")
 _TAG_NAME_RE = re.compile(r"<\s*(/?)\s*([A-Za-z][A-Za-z0-9-]*)")
 
 TokenKind = Literal["open", "close", "newline", "space", "text", "entity"]
@@ -105,6 +107,14 @@ def split_html(text: str, limit: int = TELEGRAM_LIMIT) -> list[str]:
         stack = end_stack
         i = resume
     return parts
+
+
+def html_to_plain(text: str) -> str:
+    """Telegram HTML as the plain text a user would see: tags dropped, entities decoded.
+
+    For resending a part Telegram refused to parse as HTML; never longer than ``text``.
+    """
+    return html.unescape(_TAG_ONLY_RE.sub("", text))
 
 
 def _tokenize(text: str) -> list[_Token]:

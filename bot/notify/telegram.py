@@ -10,11 +10,24 @@ Telegram says                              DeliveryFailed
 =========================================  ==============================================
 429 Too Many Requests (``retry_after``)     ``retry_after`` = the seconds asked for
 403 bot blocked / kicked                   ``permanent``
+400 can't parse entities                   resent at once as plain text (tags stripped)
 400 chat not found, other 400s             ``permanent`` (the same request would fail again)
 400 with ``migrate_to_chat_id``            ``migrate_to`` = the supergroup's new id
 401/404 token rejected                     retryable (fix the config; nothing is lost)
-5xx, network errors, timeouts              retryable
+5xx, network errors, timeouts, bad JSON    retryable
 =========================================  ==============================================
+
+Any other exception is a bug and is not wrapped: it keeps its type and traceback, so the sender
+fails that row loudly once instead of retrying it as if Telegram were down.
+
+Every Bot API request has a total deadline (``telegram.deadline``, default twice ``timeout``) on
+top of httpx's per-read timeouts, so an answer that trickles in or stalls after its headers
+cannot hold a send longer than that. A long alert is sent part by part; the sender is told of
+each part Telegram accepted (``on_part``) and a retry starts after those.
+
+python-telegram-bot's own log lines for events handled here (a 429 its rate limiter passes on,
+a body that is not JSON) are dropped, or kept at DEBUG with their traceback when DEBUG is on:
+the sender logs one line per event.
 
 Flood limits (https://core.telegram.org/bots/faq#my-bot-is-hitting-limits-how-do-i-avoid-this)
 are kept by :class:`ChatRateLimiter`: python-telegram-bot's ``AIORateLimiter`` (overall and
@@ -25,12 +38,12 @@ messages are built without it and :class:`~bot.errors.BotError` redacts what it 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import html
 import logging
-import os
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, ClassVar
@@ -48,19 +61,26 @@ from telegram.error import (
     TimedOut,
 )
 from telegram.ext import AIORateLimiter, ExtBot
-from telegram.request import HTTPXRequest
+from telegram.request import HTTPXRequest, RequestData
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.config import TelegramConfig
 from bot.errors import NotifyError, redact, register_secret
 from bot.model import Alert
 from bot.notify.base import NOTIFIERS, DeliveryFailed, Notifier
-from bot.notify.split import TELEGRAM_LIMIT, split_html
+from bot.notify.split import TELEGRAM_LIMIT, html_to_plain, split_html
 
 log = logging.getLogger(__name__)
 
-# Opt in to python-telegram-bot's coming behaviour (durations as timedelta, e.g. RetryAfter's
-# retry_after): without it every 429 raises a deprecation warning inside the library.
-os.environ.setdefault("PTB_TIMEDELTA", "true")
+# python-telegram-bot reads ``RetryAfter.retry_after`` itself while building the exception for
+# a 429 and warns that the attribute will become a timedelta; we read it without the warning
+# (``_seconds``). Silence just that notice instead of setting ``PTB_TIMEDELTA`` in os.environ
+# (process-wide state other code may read).
+warnings.filterwarnings(
+    "ignore", message=r".*attribute `retry_after` will be", category=PTBDeprecationWarning
+)
+
+PartSent = Callable[[int], Awaitable[None]]
 
 _NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
 
@@ -83,6 +103,75 @@ class RateLimits:
     #: How many messages a group may get at once; the rest of the per-minute budget is its
     #: steady refill (burst + refill per minute stays below ``group_per_minute``).
     group_burst: float | None = None
+
+
+class _HandledElsewhere(logging.Filter):
+    """Drops python-telegram-bot's ERROR-with-traceback for an event this module handles (a
+    429 passed on by the rate limiter, a body that is not JSON); with DEBUG on for that logger
+    the record is kept, as a DEBUG line with its traceback."""
+
+    def __init__(self, *starts: str) -> None:
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG or not str(record.msg).startswith(self.starts):
+            return True
+        if not logging.getLogger(record.name).isEnabledFor(logging.DEBUG):
+            return False
+        record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+def _quiet_library_logs() -> None:
+    """Install the :class:`_HandledElsewhere` filters once (idempotent)."""
+    for name, starts in (
+        ("telegram.ext.AIORateLimiter", ("Rate limit hit",)),
+        ("telegram.request.BaseRequest", ("Can not load invalid JSON",)),
+    ):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _HandledElsewhere) for f in logger.filters):
+            logger.addFilter(_HandledElsewhere(*starts))
+
+
+class DeadlineRequest(HTTPXRequest):
+    """``HTTPXRequest`` with a total deadline per request, whatever the server does.
+
+    httpx's timeouts bound each read (and connect, write, pool wait); a server that sends its
+    headers and then one byte a second never trips them. Past ``deadline`` seconds the request
+    is cancelled and fails as python-telegram-bot's ``TimedOut`` (retryable).
+    """
+
+    def __init__(self, *, deadline: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        write_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        connect_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+        pool_timeout: Any = HTTPXRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        """Run the request; ``TimedOut`` if the whole answer is not in within the deadline."""
+        try:
+            async with asyncio.timeout(self.deadline) as scope:
+                return await super().do_request(
+                    url,
+                    method,
+                    request_data=request_data,
+                    read_timeout=read_timeout,
+                    write_timeout=write_timeout,
+                    connect_timeout=connect_timeout,
+                    pool_timeout=pool_timeout,
+                )
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise TimedOut(f"no complete answer within the {self.deadline:g} s deadline") from None
 
 
 class ChatRateLimiter(AIORateLimiter):
@@ -194,7 +283,8 @@ class TelegramNotifier(Notifier):
 
     def _make_bot(self) -> ExtBot[Any]:
         timeout = self.config.timeout.total_seconds()
-        request = HTTPXRequest(
+        request = DeadlineRequest(
+            deadline=self.config.request_deadline.total_seconds(),
             connection_pool_size=64,  # chats are sent to concurrently
             connect_timeout=timeout,
             read_timeout=timeout,
@@ -203,6 +293,7 @@ class TelegramNotifier(Notifier):
         )
         limiter = ChatRateLimiter(self.rate_limits) if self.rate_limits else None
         assert self.config.token  # checked in __init__
+        _quiet_library_logs()
         return ExtBot(
             self.config.token,
             base_url=f"{self.api_root}/bot",
@@ -246,8 +337,24 @@ class TelegramNotifier(Notifier):
     async def send(self, chat_id: int | str, alert: Alert) -> list[int]:
         """Send ``alert`` to ``chat_id`` (split if long); the Telegram message ids.
 
-        Raises :class:`DeliveryFailed`. When a long alert fails after its first parts went out,
-        a retry sends all parts again (delivery is at least once).
+        Raises :class:`DeliveryFailed` for anything Telegram or the network did; any other
+        exception is a bug and propagates as it is.
+        """
+        return await self.send_parts(chat_id, alert)
+
+    async def send_parts(
+        self,
+        chat_id: int | str,
+        alert: Alert,
+        *,
+        done: int = 0,
+        on_part: PartSent | None = None,
+    ) -> list[int]:
+        """Send the parts of ``alert`` after the first ``done`` (those went out before); await
+        ``on_part(message_id)`` after each accepted part that has more after it; the ids of
+        the parts sent now.
+
+        A part Telegram cannot parse as HTML is sent again at once as plain text (logged).
         """
         if self._bot is None:
             self._bot = self._make_bot()
@@ -258,28 +365,52 @@ class TelegramNotifier(Notifier):
                 raise DeliveryFailed(exc.message, chat=chat_id) from None
         parts = split_html(format_alert_html(alert), self.max_length)
         ids: list[int] = []
-        for part in parts:
-            message = await self._send_part(chat_id, part, alert.silent)
+        for number, part in enumerate(parts[done:], start=done + 1):
+            try:
+                message = await self._send_part(chat_id, part, alert.silent, html_mode=True)
+            except BadRequest as exc:  # only "can't parse entities" gets here
+                log.warning(
+                    "chat %s: Telegram could not parse part %d of %d of alert %s as HTML (%s); "
+                    "sending it as plain text",
+                    chat_id,
+                    number,
+                    len(parts),
+                    alert.id,
+                    _describe(exc),
+                )
+                message = await self._send_part(
+                    chat_id, html_to_plain(part), alert.silent, html_mode=False
+                )
             ids.append(message.message_id)
+            if on_part is not None and number < len(parts):  # the last one: in the result
+                await on_part(message.message_id)
         return ids
 
-    async def _send_part(self, chat_id: int | str, text: str, silent: bool) -> Message:
+    async def _send_part(
+        self, chat_id: int | str, text: str, silent: bool, *, html_mode: bool
+    ) -> Message:
+        """One sendMessage. Telegram's errors become :class:`DeliveryFailed` (``BadRequest``
+        stays as it is in HTML mode: the caller decides about the plain-text fallback)."""
         assert self._bot is not None
         try:
             return await self._bot.send_message(
                 chat_id=chat_id,
                 text=text,
-                parse_mode="HTML",
+                parse_mode="HTML" if html_mode else None,
                 disable_notification=silent,
                 link_preview_options=_NO_PREVIEW,
             )
-        except Exception as exc:
+        except BadRequest as exc:
+            if html_mode and _cannot_parse(exc):
+                raise  # the caller resends the part as plain text
+            raise _delivery_failed(chat_id, exc) from None
+        except TelegramError as exc:
             # ``from None``: the library's exception may carry request details; ours are
-            # complete and redacted.
+            # complete and redacted. Anything that is not a TelegramError is a bug: not caught.
             raise _delivery_failed(chat_id, exc) from None
 
 
-def _delivery_failed(chat_id: int | str, exc: BaseException) -> DeliveryFailed:
+def _delivery_failed(chat_id: int | str, exc: TelegramError) -> DeliveryFailed:
     """Map a python-telegram-bot exception to what the sender needs to know."""
     what = _describe(exc)
     # Order matters: ChatMigrated, RetryAfter and BadRequest are NetworkError subclasses too.
@@ -308,9 +439,12 @@ def _delivery_failed(chat_id: int | str, exc: BaseException) -> DeliveryFailed:
         return DeliveryFailed(f"timed out talking to Telegram: {what}", chat=chat_id)
     if isinstance(exc, NetworkError):
         return DeliveryFailed(f"Telegram unavailable: {what}", chat=chat_id)
-    if isinstance(exc, TelegramError):
-        return DeliveryFailed(f"Telegram error: {what}", chat=chat_id)
-    return DeliveryFailed(f"unexpected error sending to Telegram: {what}", chat=chat_id)
+    return DeliveryFailed(f"Telegram error: {what}", chat=chat_id)
+
+
+def _cannot_parse(exc: BadRequest) -> bool:
+    """Telegram's 400 for text that is not valid HTML ("Bad Request: can't parse entities")."""
+    return "can't parse entities" in (exc.message or "").lower()
 
 
 def _describe(exc: BaseException) -> str:

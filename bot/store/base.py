@@ -18,18 +18,23 @@ from bot.model import Alert, DailySeries
 
 @dataclass(frozen=True)
 class Delivery:
-    """One outbox row: an alert to be delivered to one named chat."""
+    """One outbox row: an alert to be delivered to one named chat.
+
+    ``message_ids``: Telegram's ids of the parts of a long alert it has accepted so far (a
+    retry sends only the parts after these)."""
 
     alert: Alert
     chat: str
     attempts: int = 0
+    message_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class OutboxRow:
     """Everything the store knows about one outbox row (for operators, tests and ``stats``).
 
-    Times are timezone-aware UTC; ``message_ids`` are Telegram's ids once sent.
+    Times are timezone-aware UTC; ``message_ids`` are Telegram's ids of the parts it accepted
+    (all of them once sent; of a pending row, the parts a retry will not send again).
     """
 
     alert: Alert
@@ -66,6 +71,7 @@ class Store(ABC):
         """In one transaction: upsert rule states; insert each alert with one outbox row per
         chat unless an alert with that id exists. Returns the ids that were new."""
 
+    @abstractmethod
     def evaluate_and_commit(
         self,
         evaluate: Callable[
@@ -78,7 +84,6 @@ class Store(ABC):
         ``evaluate(states) -> (new states, deliveries)``, write like :meth:`commit`. Returns
         all states after the write and the new alert ids. (Replicas evaluate one at a time,
         always on the latest states.)"""
-        raise NotImplementedError
 
     @abstractmethod
     def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
@@ -93,6 +98,12 @@ class Store(ABC):
         self, alert_id: str, chat: str, now: datetime, message_ids: Sequence[int]
     ) -> None:
         """The chat got the message (Telegram answered ok)."""
+
+    def record_parts(self, alert_id: str, chat: str, message_ids: Sequence[int]) -> None:
+        """Remember the message ids of the parts of a long alert Telegram accepted so far, on
+        a pending row (a sent or failed row is left alone). A later claim returns them, so a
+        retry — or another process after a crash — sends only the remaining parts."""
+        raise NotImplementedError
 
     @abstractmethod
     def mark_failed(self, alert_id: str, chat: str, now: datetime, error: str) -> None:

@@ -95,6 +95,11 @@ def schema_v1(seq_column: str, *extra: str) -> tuple[str, ...]:
     )
 
 
+def _ids(text: str | None) -> tuple[int, ...]:
+    """The ``message_ids`` column (JSON list, or NULL) as a tuple of ints."""
+    return tuple(int(m) for m in json.loads(text)) if text else ()
+
+
 class Cursor(Protocol):
     """The bits of a DB-API cursor the shared code uses."""
 
@@ -322,22 +327,22 @@ class SqlStore(Store):
         until = to_db_time(now + lease)
         with self._tx("claim") as tx:
             rows = tx.execute(
-                "SELECT d.alert_id, d.chat, d.attempts, a.payload "
+                "SELECT d.alert_id, d.chat, d.attempts, a.payload, d.message_ids "
                 "FROM deliveries d JOIN alerts a ON a.id = d.alert_id "
                 "WHERE d.status = 'pending' AND d.next_attempt_at <= ? "
                 "AND (d.lease_until IS NULL OR d.lease_until <= ?) "
                 f"{self._ORDER} LIMIT ? {self.claim_lock_clause}",
                 (stamp, stamp, limit),
             ).fetchall()
-            for alert_id, chat, _attempts, _payload in rows:
+            for alert_id, chat, *_rest in rows:
                 tx.execute(
                     "UPDATE deliveries SET claimed_by = ?, lease_until = ? "
                     "WHERE alert_id = ? AND chat = ?",
                     (worker, until, alert_id, chat),
                 )
         return [
-            Delivery(Alert.from_json(json.loads(payload)), chat, int(attempts))
-            for _alert_id, chat, attempts, payload in rows
+            Delivery(Alert.from_json(json.loads(payload)), chat, int(attempts), _ids(ids))
+            for _alert_id, chat, attempts, payload, ids in rows
         ]
 
     def _update_row(self, what: str, sql: str, params: Sequence[Any], key: tuple[str, str]) -> None:
@@ -364,6 +369,16 @@ class SqlStore(Store):
             "message_ids = ?, error = NULL, claimed_by = NULL, lease_until = NULL "
             "WHERE alert_id = ? AND chat = ? AND status <> 'sent'",
             (to_db_time(now), dump_json([int(m) for m in message_ids]), alert_id, chat),
+            (alert_id, chat),
+        )
+
+    def record_parts(self, alert_id: str, chat: str, message_ids: Sequence[int]) -> None:
+        """The ids of the parts Telegram accepted so far, on a pending row (else a no-op)."""
+        self._update_row(
+            "record sent parts",
+            "UPDATE deliveries SET message_ids = ? "
+            "WHERE alert_id = ? AND chat = ? AND status = 'pending'",
+            (dump_json([int(m) for m in message_ids]), alert_id, chat),
             (alert_id, chat),
         )
 
@@ -417,7 +432,7 @@ class SqlStore(Store):
     def deliveries(self, status: str | None = None) -> list[tuple[Delivery, str]]:
         """Every outbox row with its status, oldest alert first."""
         return [
-            (Delivery(Alert.from_json(json.loads(r[0])), r[1], int(r[3])), r[2])
+            (Delivery(Alert.from_json(json.loads(r[0])), r[1], int(r[3]), _ids(r[8])), r[2])
             for r in self._select_rows(status)
         ]
 
@@ -438,7 +453,7 @@ class SqlStore(Store):
                     claimed_by=r[5],
                     lease_until=from_db_time(r[6]),
                     error=r[7],
-                    message_ids=tuple(json.loads(r[8])) if r[8] else (),
+                    message_ids=_ids(r[8]),
                     sent_at=from_db_time(r[9]),
                     created_at=created,
                 )

@@ -19,6 +19,12 @@ and answered with Telegram's own error bodies::
     400 "Bad Request: group chat was upgraded to a supergroup chat" + parameters.migrate_to_chat_id
     500 "Internal Server Error"
 
+``fail(..., skip=1)`` lets the first matching call through (part 2 of a long alert fails);
+``html_only=True`` refuses only HTML-mode messages (``cant_parse_entities()``: the plain-text
+resend is accepted); ``bad_json()`` answers a body that is not JSON. A misbehaving transport for
+sendMessage answers: ``fake.trickle = 0.2`` sends the headers, then one body byte per 0.2 s;
+``fake.stall = True`` sends the headers and then nothing (until :meth:`FakeTelegram.stop`).
+
 With ``parse_mode=HTML`` the text is checked like Telegram does (supported tags only, balanced,
 ``<``/``&`` escaped, at most 4,096 characters after entity parsing); a bad one gets Telegram's
 400 "can't parse entities". In enforcing mode (:class:`Limits`) it answers 429 when a sender goes
@@ -48,6 +54,9 @@ import pytest
 FAKE_TOKEN = "123456789:AAFakeTokenForTests-abcdefghijklmnopqrs"
 
 MAX_MESSAGE_LENGTH = 4096
+
+#: A JSON body, or raw bytes (a scripted non-JSON answer).
+Answer = dict[str, Any] | bytes
 
 # Tags Telegram accepts in HTML parse mode (https://core.telegram.org/bots/api#html-style).
 _ALLOWED_TAGS = frozenset(
@@ -88,6 +97,8 @@ class Failure:
     status: int
     description: str
     parameters: dict[str, Any] | None = None
+    #: Answer these bytes instead of a JSON error body (a proxy's HTML page, broken JSON).
+    raw: bytes | None = None
 
     def body(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -131,6 +142,16 @@ def migrated(new_chat_id: int) -> Failure:
     )
 
 
+def cant_parse_entities(problem: str = 'Unsupported start tag "br" at byte offset 3') -> Failure:
+    """HTTP 400: the text is not valid Telegram HTML (the message is fine as plain text)."""
+    return Failure(400, f"Bad Request: can't parse entities: {problem}")
+
+
+def bad_json(status: int = 200) -> Failure:
+    """An answer whose body is not JSON (a proxy's error page, a truncated answer)."""
+    return Failure(status, "", raw=b"<html><body>502 Bad Gateway</body></html>")
+
+
 def server_error(status: int = 500) -> Failure:
     """A 5xx answer (Telegram's own servers failing)."""
     phrases = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -142,6 +163,8 @@ class _Script:
     failure: Failure
     chat_id: int | str | None  # None: any chat
     remaining: int | None  # None: forever
+    skip: int = 0  # matching calls still let through before this script applies
+    html_only: bool = False  # applies only to messages sent with parse_mode=HTML
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,6 +306,11 @@ class FakeTelegram:
         # Called (in the server thread) with the parsed parameters of every sendMessage before
         # it is answered: lets a test look at the bot's state while a send is in flight.
         self.before_answer: Callable[[dict[str, Any]], None] | None = None
+        # Misbehaving transport for sendMessage answers: ``trickle`` seconds between the bytes
+        # of the body (headers at once), or ``stall``: headers, then nothing until stop().
+        self.trickle: float | None = None
+        self.stall = False
+        self._released = threading.Event()
         self._scripts: list[_Script] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -301,6 +329,7 @@ class FakeTelegram:
 
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        self._released.clear()
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},  # stop() waits for one poll at most
@@ -311,7 +340,8 @@ class FakeTelegram:
         return self
 
     def stop(self) -> None:
-        """Stop serving and close the socket."""
+        """Stop serving and close the socket (stalled answers are let go)."""
+        self._released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -337,12 +367,23 @@ class FakeTelegram:
     # -- scripting -----------------------------------------------------------------------------
 
     def fail(
-        self, failure: Failure, *, chat_id: int | str | None = None, times: int | None = 1
+        self,
+        failure: Failure,
+        *,
+        chat_id: int | str | None = None,
+        times: int | None = 1,
+        skip: int = 0,
+        html_only: bool = False,
     ) -> None:
         """Answer the next ``times`` sendMessage calls (to ``chat_id``, or to any chat) with
-        ``failure``; ``times=None`` answers every call so. Scripts are used in the order added."""
+        ``failure``; ``times=None`` answers every call so. Scripts are used in the order added.
+
+        ``skip``: let that many matching calls through first (fail part 2 of a long alert);
+        ``html_only``: only calls with ``parse_mode=HTML`` match (plain text is accepted)."""
         with self._lock:
-            self._scripts.append(_Script(failure, _chat_key(chat_id), times))
+            self._scripts.append(
+                _Script(failure, _chat_key(chat_id), times, skip=skip, html_only=html_only)
+            )
 
     def block(self, chat_id: int | str) -> None:
         """The user blocked the bot: every message to ``chat_id`` gets 403 from now on."""
@@ -390,7 +431,7 @@ class FakeTelegram:
 
     # -- request handling (called from the server threads) -------------------------------------
 
-    def handle(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def handle(self, path: str, params: dict[str, Any]) -> tuple[int, Answer]:
         """Answer one Bot API request: (HTTP status, JSON body)."""
         match = re.fullmatch(r"/bot([^/]+)/([A-Za-z]+)/?", path)
         if match is None:
@@ -415,7 +456,7 @@ class FakeTelegram:
             "supports_inline_queries": False,
         }
 
-    def _send_message(self, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _send_message(self, params: dict[str, Any]) -> tuple[int, Answer]:
         now = self.clock()
         raw_chat = params.get("chat_id")
         text = params.get("text")
@@ -429,16 +470,17 @@ class FakeTelegram:
         if delay:
             time.sleep(delay)
             now = self.clock()
+        parse_mode = params.get("parse_mode")
+        html_mode = isinstance(parse_mode, str) and parse_mode.upper() == "HTML"
         with self._lock:
-            script = self._take_script(chat_id)
+            script = self._take_script(chat_id, html_mode)
             if script is not None:
                 return self._record_locked(chat_id, text, now, script)
             if not text:
                 return self._record_locked(
                     chat_id, text, now, Failure(400, "Bad Request: message text is empty")
                 )
-            parse_mode = params.get("parse_mode")
-            if isinstance(parse_mode, str) and parse_mode.upper() == "HTML":
+            if html_mode:
                 problem = _check_html(text)
                 if problem:
                     failure = Failure(400, f"Bad Request: can't parse entities: {problem}")
@@ -470,9 +512,14 @@ class FakeTelegram:
             self.calls.append(Call("sendMessage", chat_id, 200, text, now))
         return 200, {"ok": True, "result": self._message_json(message_id, chat_id, text)}
 
-    def _take_script(self, chat_id: int | str) -> Failure | None:
+    def _take_script(self, chat_id: int | str, html_mode: bool) -> Failure | None:
         for script in self._scripts:
             if script.chat_id is not None and script.chat_id != chat_id:
+                continue
+            if script.html_only and not html_mode:
+                continue
+            if script.skip > 0:
+                script.skip -= 1
                 continue
             if script.remaining is not None:
                 script.remaining -= 1
@@ -483,19 +530,19 @@ class FakeTelegram:
 
     def _record(
         self, chat_id: int | str | None, text: Any, now: float, failure: Failure
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, Answer]:
         with self._lock:
             return self._record_locked(chat_id, text, now, failure)
 
     def _record_locked(
         self, chat_id: int | str | None, text: Any, now: float, failure: Failure
-    ) -> tuple[int, dict[str, Any]]:
+    ) -> tuple[int, Answer]:
         self.calls.append(
             Call(
                 "sendMessage", chat_id, failure.status, text if isinstance(text, str) else None, now
             )
         )
-        return failure.status, failure.body()
+        return failure.status, failure.raw if failure.raw is not None else failure.body()
 
     def _message_json(self, message_id: int, chat_id: int | str, text: str) -> dict[str, Any]:
         if isinstance(chat_id, str):
@@ -566,16 +613,44 @@ class _Handler(BaseHTTPRequestHandler):
         except (ValueError, UnicodeDecodeError):
             self._answer(400, {"ok": False, "error_code": 400, "description": "Bad Request"})
             return
-        status, payload = self.server_fake.handle(url.path, params)
+        fake = self.server_fake
+        status, payload = fake.handle(url.path, params)
+        if url.path.lower().endswith("/sendmessage") and (fake.stall or fake.trickle):
+            self._misbehave(status, payload)
+            return
         self._answer(status, payload)
 
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+    def _answer(self, status: int, payload: Answer) -> None:
+        raw = isinstance(payload, bytes)
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if raw else "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _misbehave(self, status: int, payload: Answer) -> None:
+        """Headers at once, then the body a byte at a time (``trickle``) or never (``stall``)."""
+        fake = self.server_fake
+        data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        self.wfile.write(data)
+        self.wfile.flush()
+        try:
+            if fake.stall:
+                fake._released.wait(60)
+                return
+            for i in range(len(data)):
+                self.wfile.write(data[i : i + 1])
+                self.wfile.flush()
+                if fake._released.wait(fake.trickle or 0):
+                    return
+        except ConnectionError:
+            return  # the client gave up: that is the point
+        finally:
+            self.close_connection = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the default handler prints every request (with the token) to stderr."""
