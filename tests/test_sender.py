@@ -19,7 +19,7 @@ from bot.model import Alert
 from bot.notify.base import NOTIFIERS, Notifier
 from bot.notify.console import ConsoleNotifier
 from bot.notify.sender import MIGRATIONS_KEY, DrainReport, Sender
-from bot.notify.telegram import TelegramNotifier
+from bot.notify.telegram import RateLimits, TelegramNotifier
 from bot.store.base import Store
 from bot.store.sqlite import SqliteStore
 from tests.fakes.telegram import (
@@ -768,3 +768,22 @@ def test_a_row_leased_by_another_replica_holds_back_a_newer_row_of_its_chat(
 
     assert bench.plain(1001) == []
     assert (report.sent, report.held) == (0, 1)
+
+
+def test_a_429_is_one_warning_line(
+    store: SqliteStore, fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    bench = Bench(store, fake)
+    # with python-telegram-bot's rate limiter in the path, as in production
+    bench.notifier = TelegramNotifier(
+        bench.notifier.config, rate_limits=RateLimits(time_factor=0.01)
+    )
+    bench.sender.notifier = bench.notifier
+    bench.queue("x", "traders")
+    fake.fail(rate_limited(1), chat_id=1001)
+
+    with caplog.at_level(logging.INFO):
+        assert bench.drain().sent == 1
+
+    loud = [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+    assert [(r.levelname, "429" in r.getMessage()) for r in loud] == [("WARNING", True)]
