@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 
 class _Flow:
@@ -100,6 +101,25 @@ class TcpProxy:
         self.accepted = 0
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
+
+    @classmethod
+    def to_url(cls, url: str) -> TcpProxy:
+        """A proxy (started) to the host and port of a ``scheme://user@host:port/…`` URL."""
+        parts = urlsplit(url)
+        return cls(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+
+    def via(self, url: str) -> str:
+        """``url`` with its host and port replaced by this proxy's."""
+        parts = urlsplit(url)
+        user, _, _ = parts.netloc.rpartition("@")
+        host = f"127.0.0.1:{self.port}"
+        return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
+
+    def frozen_ports(self) -> list[int]:
+        """The local ports of the upstream sockets of frozen connections (what the server sees
+        as the client's port: ``pg_stat_activity.client_port``)."""
+        with self.lock:
+            return [f.upstream.getsockname()[1] for f in self.flows if f.frozen]
 
     def start(self) -> TcpProxy:
         """Start accepting (returns at once)."""

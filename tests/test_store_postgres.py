@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -313,18 +312,10 @@ FAST = StateConfig(
 @pytest.fixture
 def proxy(pg_url: str) -> Iterator[TcpProxy]:
     """A relay to the test server that can freeze connections (see tests/tcp_proxy.py)."""
-    parts = urlsplit(parse_postgres_url(pg_url)[0])
-    relay = TcpProxy(parts.hostname or "127.0.0.1", parts.port or 5432).start()
+    relay = TcpProxy.to_url(pg_url)
     yield relay
     relay.thaw()
     relay.close()
-
-
-def _via(proxy: TcpProxy, pg_url: str) -> str:
-    parts = urlsplit(pg_url)
-    netloc = parts.netloc.rsplit("@", 1)
-    host = f"127.0.0.1:{proxy.port}"
-    return urlunsplit(parts._replace(netloc=f"{netloc[0]}@{host}" if len(netloc) == 2 else host))
 
 
 def _waiting_for_lock(pg_url: str, pid: int) -> bool:
@@ -415,7 +406,7 @@ def test_a_frozen_connection_fails_in_bounded_time_and_is_replaced(
     """The path stops forwarding (no reset, every byte still acknowledged): the call fails
     after operation_timeout instead of hanging, reconnecting fails within connect_timeout,
     calls right after that fail at once, and once the path is back the store works again."""
-    store = open_store(_via(proxy, pg_url), schema=schema, settings=FAST)
+    store = open_store(proxy.via(pg_url), schema=schema, settings=FAST)
     store.migrate()
     store.set_value("k", 1)
     proxy.freeze_all()
@@ -451,7 +442,7 @@ def test_a_replica_frozen_inside_its_evaluation_does_not_block_the_other(
     """Replica A's connection freezes right after the server granted it the evaluation lock.
     The server ends A's idle transaction (idle_in_transaction_timeout), which frees the lock:
     replica B evaluates; A's call fails within operation_timeout, and A's next call works."""
-    a = open_store(_via(proxy, pg_url), schema=schema, settings=FAST)
+    a = open_store(proxy.via(pg_url), schema=schema, settings=FAST)
     a.migrate()
     b = open_store(pg_url, schema=schema, settings=FAST)
     proxy.freeze_on(b"index-alert-bot:evaluate")
