@@ -281,7 +281,7 @@ def test_replica_killed_mid_send_its_rows_go_out_through_the_other(cluster: Clus
 
 
 # Small bounds so the test is quick; the defaults are seconds too (README, state:).
-OPERATION_S, CONNECT_S, IDLE_TX_S = 2.0, 2.0, 1.0
+OPERATION_S, CONNECT_S, IDLE_TX_S = 3.0, 2.0, 1.0  # operation: above B's wait for the lock
 FROZEN_LEASE_S = 6.0  # one poll + the idle-transaction timeout + sending, with room for CI
 FAST_STATE = f"""\
   operation_timeout: {OPERATION_S}s

@@ -20,8 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.config import StateConfig
-from bot.errors import StoreError
+from bot.config import StateConfig, parse_config
+from bot.errors import ConfigError, StoreError
 from bot.store import open_store
 from bot.store.postgres import PostgresStore, parse_postgres_url
 from tests.conftest_store import LEASE, T0, make_alert, pg_schema, pg_url_or_skip
@@ -100,6 +100,28 @@ def test_connection_errors_never_show_the_password() -> None:
 def test_bad_schema_names_are_refused() -> None:
     with pytest.raises(StoreError, match="bad schema name"):
         PostgresStore("postgresql://u@127.0.0.1:1/db", schema='x"; DROP TABLE kv; --')
+
+
+@pytest.mark.parametrize("key", ["operation_timeout", "lock_timeout", "tcp_user_timeout"])
+def test_a_zero_bound_is_refused_at_its_line(key: str) -> None:
+    """PostgreSQL reads 0 as "no limit": exactly the stall these keys exist against."""
+    text = f"state:\n  url: postgresql://u@db/x\n  {key}: 0s\n"
+    with pytest.raises(ConfigError, match=rf"state\.{key}.*at least 1ms") as info:
+        parse_config(text, "config.yaml", {})
+    assert "config.yaml:3" in str(info.value)
+
+
+def test_state_timeouts_default_to_seconds() -> None:
+    state = parse_config("state:\n  url: postgresql://u@db/x\n", "c.yaml", {}).state
+    bounds = [
+        state.connect_timeout,
+        state.operation_timeout,
+        state.statement_timeout,
+        state.lock_timeout,
+        state.idle_in_transaction_timeout,
+        state.tcp_user_timeout,
+    ]
+    assert all(timedelta(seconds=1) <= b <= timedelta(seconds=30) for b in bounds)
 
 
 # -- against the server --------------------------------------------------------------------------
@@ -303,8 +325,10 @@ def test_two_processes_drain_the_outbox_exactly_once(pg_url: str, schema: str) -
 
 FAST = StateConfig(
     connect_timeout=timedelta(seconds=2),  # libpq's minimum
-    operation_timeout=timedelta(seconds=1),
-    lock_timeout=timedelta(seconds=4),
+    # above the longest legitimate wait here: B waiting for the lock until the server ends A's
+    # frozen transaction (idle_in_transaction_timeout)
+    operation_timeout=timedelta(seconds=3),
+    lock_timeout=timedelta(seconds=2),
     idle_in_transaction_timeout=timedelta(seconds=1),
 )
 
@@ -406,7 +430,8 @@ def test_a_frozen_connection_fails_in_bounded_time_and_is_replaced(
     """The path stops forwarding (no reset, every byte still acknowledged): the call fails
     after operation_timeout instead of hanging, reconnecting fails within connect_timeout,
     calls right after that fail at once, and once the path is back the store works again."""
-    store = open_store(proxy.via(pg_url), schema=schema, settings=FAST)
+    settings = FAST.model_copy(update={"operation_timeout": timedelta(seconds=1)})
+    store = open_store(proxy.via(pg_url), schema=schema, settings=settings)
     store.migrate()
     store.set_value("k", 1)
     proxy.freeze_all()
