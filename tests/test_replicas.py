@@ -55,7 +55,7 @@ telegram:
   chats: {{traders: {traders}, desk: {desk}}}
 state:
   url: "{url}"
-{state_extra}sources:
+sources:
   yahoo: {{type: yahoo, base_url: {yahoo}, attempts: 1}}
 symbols:
   RUT: {{source: yahoo, ticker: "^RUT", name: Russell 2000, calendar: always}}
@@ -158,7 +158,6 @@ def cluster(
                 poll=POLL_S,
                 lease=LEASE_S,
                 levels=", ".join(LEVELS),
-                state_extra="",
             )
         )
         yahoo_fake.script(yahoo_fake.chart_path("^RUT"), [chart_response(price=1.0)])
