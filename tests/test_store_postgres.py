@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -418,6 +419,43 @@ def test_evaluation_lock_is_the_same_whatever_names_the_schema(pg_url: str, sche
     ta.join(10)
     tb.join(10)
     assert b.load_states()["r"] == {"by": "b", "saw": {"by": "a"}}
+    a.close()
+    b.close()
+
+
+class _PausingMigration(PostgresStore):
+    """Stops inside ``migrate`` right after taking the migration lock, until released."""
+
+    def __init__(self, url: str) -> None:
+        self.inside, self.release = threading.Event(), threading.Event()
+        super().__init__(url)
+
+    def _lock_for_migration(self, tx: Any) -> None:
+        super()._lock_for_migration(tx)
+        self.inside.set()
+        self.release.wait(10)
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(30)
+def test_migration_lock_is_the_same_whatever_names_the_schema(pg_url: str, schema: str) -> None:
+    with _admin(pg_url) as conn:  # a search_path option needs the schema to exist already
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    a = _PausingMigration(f"{pg_url}?schema={schema}")
+    b = open_store(f"{pg_url}?options=-csearch_path%3D{schema}")
+    done_b = threading.Event()
+    ta = threading.Thread(target=a.migrate)
+    ta.start()
+    assert a.inside.wait(10)
+    tb = threading.Thread(target=lambda: (b.migrate(), done_b.set()))
+    tb.start()
+    pid_b = _pid(b)
+    wait_until(lambda: done_b.is_set() or _waiting_for_lock(pg_url, pid_b), 10, "b to block")
+    assert not done_b.is_set(), "b migrated while a held the migration lock"
+    a.release.set()
+    ta.join(10)
+    tb.join(10)
+    assert done_b.is_set() and b.current_version() == b.schema_version
     a.close()
     b.close()
 
