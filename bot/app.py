@@ -27,7 +27,7 @@ def build_worker(
 ) -> Worker:
     """Sources, store, notifier and sender for ``config``, assembled into a Worker."""
     clock = clock or SystemClock()
-    store = open_store(config.state.url)
+    store = open_store(config.state.url, settings=config.state)
     poller = Poller(build_sources(config, clock), concurrency=config.poll.concurrency)
     notifier = notifier or build_notifier(config)
     worker = Worker(

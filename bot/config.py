@@ -263,6 +263,36 @@ class StateConfig(StrictModel):
     """``state:`` — where rule state, history and the outbox live."""
 
     url: str = "sqlite:///bot-state.sqlite"
+    # PostgreSQL only: bounds that keep a dead or half-open connection from stalling a replica
+    # (and, through the evaluation lock it may hold, every other replica). Seconds, not minutes.
+    connect_timeout: Duration = timedelta(seconds=5)
+    #: client side: a store call (connect + transaction) not done by then has its connection
+    #: closed and fails; the cycle is retried next time on a new connection
+    operation_timeout: Duration = timedelta(seconds=15)
+    statement_timeout: Duration = timedelta(seconds=10)
+    lock_timeout: Duration = timedelta(seconds=5)
+    idle_in_transaction_timeout: Duration = timedelta(seconds=10)
+    keepalive_idle: Duration = timedelta(seconds=10)
+    keepalive_interval: Duration = timedelta(seconds=5)
+    keepalive_count: int = Field(default=3, ge=1)
+    tcp_user_timeout: Duration = timedelta(seconds=10)
+
+    @field_validator(
+        "connect_timeout",
+        "operation_timeout",
+        "statement_timeout",
+        "lock_timeout",
+        "idle_in_transaction_timeout",
+        "keepalive_idle",
+        "keepalive_interval",
+        "tcp_user_timeout",
+    )
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        # 0 would mean "no limit" to PostgreSQL: exactly the stall these bounds exist against
+        if value < timedelta(milliseconds=1):
+            raise ValueError("must be at least 1ms")
+        return value
 
     @field_validator("url")
     @classmethod

@@ -10,12 +10,17 @@ and the test moves it to the next price once the previous one has been evaluated
 therefore see every price — a shared script consumed in turn could hand a dip to one replica and
 skip it for the other, which would make the expected alerts depend on timing.
 
+One replica can also reach the database through a relay on 127.0.0.1 (tests/tcp_proxy.py) that
+freezes its connection — the half-open stall a NAT or a stalled host produces — to show that
+the store's timeouts keep the other replica delivering and the frozen one recovering.
+
 Needs ``TEST_DATABASE_URL``; skipped (with that reason) without it.
 """
 
 from __future__ import annotations
 
 import re
+import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,6 +37,7 @@ from tests.conftest_store import pg_schema, pg_url_or_skip
 from tests.fakes.telegram import FakeTelegram
 from tests.fakes.yahoo import YahooFake, chart_response
 from tests.procs import BotProcess, SendGate, wait_until
+from tests.tcp_proxy import TcpProxy
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -80,14 +86,24 @@ class Market:
 
 @dataclass
 class Cluster:
+    tmp_path: Path
     config: Path
     url: str  # the state URL, schema included
     market: Market
     telegram: FakeTelegram
     gate: SendGate
 
-    def spawn(self) -> BotProcess:
-        return BotProcess(self.config).start()
+    def spawn(self, config: Path | None = None) -> BotProcess:
+        return BotProcess(config or self.config).start()
+
+    def variant(self, name: str, url: str, state_extra: str, lease: float) -> Path:
+        """A copy of the config with another state URL, extra ``state:`` keys and a lease."""
+        text = self.config.read_text().replace(f'url: "{self.url}"\n', f'url: "{url}"\n')
+        text = text.replace(f"lease: {LEASE_S}s", f"lease: {lease}s")
+        assert f'url: "{url}"' in text and f"lease: {lease}s" in text
+        path = self.tmp_path / f"{name}.yaml"
+        path.write_text(text.replace("state:\n", f"state:\n{state_extra}", 1))
+        return path
 
     def outbox(self, status: str | None = None) -> list[OutboxRow]:
         store = open_store(self.url)
@@ -147,7 +163,7 @@ def cluster(
         yahoo_fake.script(yahoo_fake.chart_path("^RUT"), [chart_response(price=1.0)])
         market = Market(yahoo_fake, datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
         fake_telegram.delay = 0.2
-        yield Cluster(config, url, market, fake_telegram, SendGate(fake_telegram))
+        yield Cluster(tmp_path, config, url, market, fake_telegram, SendGate(fake_telegram))
 
 
 def delivered_by(bot: BotProcess) -> list[tuple[str, str]]:
@@ -261,3 +277,104 @@ def test_replica_killed_mid_send_its_rows_go_out_through_the_other(cluster: Clus
         cluster.gate.release()
         for p in processes:
             p.close()
+
+
+# Small bounds so the test is quick; the defaults are seconds too (README, state:).
+OPERATION_S, CONNECT_S, IDLE_TX_S = 3.0, 2.0, 1.0  # operation: above B's wait for the lock
+FROZEN_LEASE_S = 6.0  # one poll + the idle-transaction timeout + sending, with room for CI
+FAST_STATE = f"""\
+  operation_timeout: {OPERATION_S}s
+  connect_timeout: {CONNECT_S}s
+  idle_in_transaction_timeout: {IDLE_TX_S}s
+  lock_timeout: 4s
+"""
+
+
+def _advisory_lock_holder(url: str, client_ports: list[int]) -> bool:
+    """Whether a backend serving one of ``client_ports`` holds an advisory lock."""
+    import psycopg
+
+    from bot.store.postgres import parse_postgres_url
+
+    with psycopg.connect(parse_postgres_url(url)[0], autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.granted AND a.client_port = ANY(%s)",
+            (client_ports,),
+        ).fetchall()
+    return bool(rows)
+
+
+def test_a_replica_frozen_inside_its_evaluation_stops_neither_replica(cluster: Cluster) -> None:
+    """Replica A reaches PostgreSQL through a relay that freezes A's connection (no reset, every
+    byte acknowledged) right after the server granted A the evaluation lock. The server ends
+    A's idle transaction, so B takes the lock and delivers the next crossing within one lease;
+    A's call fails after operation_timeout and A carries on over a new connection. Frozen
+    again, new connections included, A still stops promptly on SIGTERM."""
+    proxy = TcpProxy.to_url(cluster.url)
+    config_a = cluster.variant("a", proxy.via(cluster.url), FAST_STATE, FROZEN_LEASE_S)
+    config_b = cluster.variant("b", cluster.url, FAST_STATE, FROZEN_LEASE_S)
+    cluster.market.set(2390.0)
+    a, b = cluster.spawn(config_a), cluster.spawn(config_b)
+    try:
+        a.worker_id(), b.worker_id()
+        wait_until(lambda: cluster.last_value() == 2390.0, 20, "the rule to be armed")
+
+        # 1. Freeze A inside its next evaluation (every cycle evaluates, even without news).
+        proxy.freeze_on(b"index-alert-bot:evaluate")
+        assert proxy.frozen.wait(10), "A never evaluated"
+        wait_until(
+            lambda: _advisory_lock_holder(cluster.url, proxy.frozen_ports()),
+            10,
+            "the frozen connection's backend to hold the evaluation lock",
+        )
+        failures_before = len([x for x in a.lines() if "operation_timeout" in x])
+
+        # 2. B delivers the next crossing within one lease.
+        before = len(cluster.telegram.messages)
+        started = time.monotonic()
+        cluster.market.set(2410.0)
+        wait_until(
+            lambda: len(cluster.telegram.messages) == before + len(CHATS),
+            30,
+            "B to deliver while A is frozen",
+        )
+        took = time.monotonic() - started
+        assert took < FROZEN_LEASE_S, f"B delivered after {took:.1f} s"
+
+        # 3. A's stalled call failed (bounded by operation_timeout); A recovers on a new
+        # connection (only the frozen one is frozen) and evaluates again.
+        wait_until(
+            lambda: len([x for x in a.lines() if "operation_timeout" in x]) > failures_before,
+            OPERATION_S + 10,
+            "A's stalled call to time out",
+        )
+        mark = len(a.lines())
+        wait_until(
+            lambda: any("cycle: polled RUT" in x for x in a.lines()[mark:]),
+            20,
+            "A to complete a cycle again",
+        )
+        assert set(cluster.received().values()) == {1}
+
+        # 4. Everything through the relay frozen, new connections too: SIGTERM is honoured
+        # within the configured bounds (the call in flight, then one connect attempt).
+        proxy.freeze_all()
+        mark = len(a.lines())
+        wait_until(
+            lambda: any("operation_timeout" in x for x in a.lines()[mark:]),
+            OPERATION_S + CONNECT_S + 10,
+            "A to notice the freeze",
+        )
+        stopping = time.monotonic()
+        a.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+        a.process.wait(timeout=30)  # type: ignore[union-attr]  # its exit code: the worker's
+        took = time.monotonic() - stopping
+        assert took < OPERATION_S + CONNECT_S + 3, f"SIGTERM took {took:.1f} s:\n{a.log()}"
+        proxy.thaw()
+        assert b.terminate() == 0, b.log()
+    finally:
+        for p in (a, b):
+            p.close()
+        proxy.thaw()
+        proxy.close()

@@ -8,7 +8,7 @@ may name a schema with ``?schema=NAME`` (or libpq's ``options=-csearch_path%3DNA
 
 from __future__ import annotations
 
-from bot.config import redact_url
+from bot.config import StateConfig, redact_url
 from bot.errors import StoreError
 from bot.store.base import Delivery, OutboxRow, Store
 
@@ -32,12 +32,14 @@ def sqlite_path(url: str) -> str:
     return url[len(prefix) :]
 
 
-def open_store(url: str, *, schema: str | None = None) -> Store:
+def open_store(
+    url: str, *, schema: str | None = None, settings: StateConfig | None = None
+) -> Store:
     """Open the store at ``url``; call ``migrate()`` on it before use.
 
     ``schema`` (PostgreSQL only) puts every table in that schema (created by ``migrate``);
-    it overrides a ``?schema=`` in the URL. Errors are :class:`StoreError` with the password
-    redacted.
+    it overrides a ``?schema=`` in the URL. ``settings``: the ``state:`` section, whose
+    timeouts apply to PostgreSQL. Errors are :class:`StoreError` with the password redacted.
     """
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     if scheme == "sqlite":
@@ -49,7 +51,7 @@ def open_store(url: str, *, schema: str | None = None) -> Store:
     if scheme in _POSTGRES_SCHEMES:
         from bot.store.postgres import PostgresStore
 
-        return PostgresStore(url, schema=schema)
+        return PostgresStore(url, schema=schema, settings=settings)
     raise StoreError(
         f"unsupported state.url {redact_url(url)!r}: use sqlite:///path.sqlite, "
         "postgresql://user:password@host/db or postgres://…"

@@ -3,13 +3,34 @@
 Claims lock the outbox rows they take with ``SELECT … FOR UPDATE SKIP LOCKED`` and lease them in
 the same transaction, so two replicas claiming at once never get the same row and never wait on
 each other. ``migrate`` holds a transaction-level advisory lock, so two replicas starting together
-create the schema once. A lost connection (database restart, failover) is reopened on the next
-call; the call that noticed it fails with :class:`StoreError`.
+create the schema once.
+
+No call waits for the server forever (issue: a half-open connection stalled a replica for good
+and, through the evaluation lock its session held, the other replica too):
+
+* the server ends a statement, a lock wait and a session idle inside a transaction after
+  ``state.statement_timeout`` / ``lock_timeout`` / ``idle_in_transaction_timeout`` — so a frozen
+  replica's advisory lock is released and the other replica carries on;
+* TCP keepalives and ``tcp_user_timeout`` let the kernel notice a peer that is gone;
+* a path that still acknowledges every byte but answers nothing (a stalled NAT or proxy) is only
+  visible to the client: a watchdog thread closes the socket of a call that has not finished
+  within ``state.operation_timeout``, so the blocked call fails at once.
+
+A lost, broken or timed-out connection is replaced on the next call; the call that noticed it
+fails with :class:`StoreError` (its transaction rolled back, so the cycle is simply retried). After
+a failed connection attempt, calls fail at once for ``connect_timeout`` instead of each waiting
+for a connect of their own (a shutdown with the database unreachable stays prompt).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
 import re
+import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -17,8 +38,9 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 
-from bot.config import redact_url
+from bot.config import StateConfig, redact_url
 from bot.errors import StoreError, register_secret
 from bot.store.sql import Cursor, Migration, SqlStore, Tx, schema_v1
 
@@ -72,6 +94,75 @@ class _PgTx:
         )
 
 
+class _Watchdog:
+    """Shuts down the socket of a call that overruns its deadline, from a thread of its own.
+
+    psycopg waits in the calling thread until the server answers; over a connection that
+    acknowledges bytes but forwards none, that wait never ends and neither keepalives nor
+    ``tcp_user_timeout`` fire. Shutting the socket down makes the blocked read return at once.
+    The socket watched is a duplicate of the connection's descriptor, so a descriptor libpq has
+    closed (and the OS has reused) is never touched.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._deadline: float | None = None
+        self._sock: socket.socket | None = None
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self.fired = False
+
+    def arm(self, sock: socket.socket, timeout: float) -> None:
+        """Watch ``sock`` until :meth:`disarm`, for at most ``timeout`` seconds."""
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="postgres-watchdog", daemon=True
+                )
+                self._thread.start()
+            self._sock = sock
+            self._deadline = time.monotonic() + timeout
+            self.fired = False
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        """The call is over (once this returns the watchdog will not touch the socket)."""
+        with self._cond:
+            self._deadline = None
+            self._sock = None
+
+    def close(self) -> None:
+        """Stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._deadline = None
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                if self._deadline is None:
+                    self._cond.wait()
+                    continue
+                remaining = self._deadline - time.monotonic()
+                if remaining > 0:
+                    self._cond.wait(remaining)
+                    continue
+                self.fired = True
+                self._deadline = None
+                if self._sock is not None:
+                    with contextlib.suppress(OSError):
+                        self._sock.shutdown(socket.SHUT_RDWR)
+
+
+def _ms(value: float) -> int:
+    return max(1, round(value * 1000))
+
+
+def _whole_seconds(value: float) -> int:
+    return max(1, math.ceil(value))
+
+
 class PostgresStore(SqlStore):
     """The store in a PostgreSQL database, optionally in its own schema."""
 
@@ -83,9 +174,12 @@ class PostgresStore(SqlStore):
         "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
     )
 
-    def __init__(self, url: str, *, schema: str | None = None, connect_timeout: int = 10) -> None:
+    def __init__(
+        self, url: str, *, schema: str | None = None, settings: StateConfig | None = None
+    ) -> None:
         """Connect to ``url``. ``schema`` (or ``?schema=`` in the URL) becomes the connection's
-        ``search_path``; ``migrate`` creates it if missing."""
+        ``search_path``; ``migrate`` creates it if missing. ``settings``: the timeouts of
+        ``state:`` (defaults when omitted)."""
         self._conninfo, url_schema = parse_postgres_url(url)
         super().__init__(redact_url(url))
         self.schema = schema or url_schema
@@ -93,54 +187,120 @@ class PostgresStore(SqlStore):
             raise StoreError(
                 f"bad schema name {self.schema!r}: use letters, digits and underscores"
             )
-        self._connect_timeout = connect_timeout
+        self.settings = settings or StateConfig()
+        self._operation_timeout = self.settings.operation_timeout.total_seconds()
+        self._connect_timeout = self.settings.connect_timeout.total_seconds()
         self._conn: psycopg.Connection[Any] | None = None
+        self._sock: socket.socket | None = None  # a duplicate of the connection's descriptor
+        self._watchdog = _Watchdog()
+        self._retry_at = 0.0  # monotonic time before which a new connection is not attempted
         self._connect()
 
+    def _connect_params(self) -> dict[str, Any]:
+        """libpq parameters: the URL's, plus our timeouts where the URL does not set them."""
+        cfg = self.settings
+        params: dict[str, Any] = dict(conninfo_to_dict(self._conninfo))
+        defaults = {
+            "connect_timeout": _whole_seconds(self._connect_timeout),
+            "application_name": "index-alert-bot",
+            "keepalives": 1,
+            "keepalives_idle": _whole_seconds(cfg.keepalive_idle.total_seconds()),
+            "keepalives_interval": _whole_seconds(cfg.keepalive_interval.total_seconds()),
+            "keepalives_count": cfg.keepalive_count,
+            "tcp_user_timeout": _ms(cfg.tcp_user_timeout.total_seconds()),
+        }
+        for key, value in defaults.items():
+            params.setdefault(key, value)
+        # Server-side bounds; options the URL gives come after ours, so they win.
+        ours = (
+            f"-c statement_timeout={_ms(cfg.statement_timeout.total_seconds())} "
+            f"-c lock_timeout={_ms(cfg.lock_timeout.total_seconds())} "
+            "-c idle_in_transaction_session_timeout="
+            f"{_ms(cfg.idle_in_transaction_timeout.total_seconds())}"
+        )
+        params["options"] = f"{ours} {params['options']}" if params.get("options") else ours
+        return params
+
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn = psycopg.connect(
-                self._conninfo,
-                autocommit=True,  # transactions are explicit: conn.transaction()
-                connect_timeout=self._connect_timeout,
-                application_name="index-alert-bot",
-            )
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL {self.display_url}: {exc}") from exc
-        try:
-            if self.schema:
-                conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema)))
-        except psycopg.Error as exc:
-            conn.close()
+        now = time.monotonic()
+        if now < self._retry_at:
             raise StoreError(
-                f"PostgreSQL {self.display_url}: cannot use schema {self.schema!r}: {exc}"
-            ) from exc
+                f"PostgreSQL {self.display_url} unreachable: the last connection attempt failed "
+                f"{self._connect_timeout - (self._retry_at - now):.1f} s ago; the next one is "
+                f"made {self._connect_timeout:g} s after it"
+            )
+        try:
+            # autocommit: transactions are explicit (conn.transaction())
+            conn = psycopg.connect(autocommit=True, **self._connect_params())
+        except psycopg.Error as exc:
+            self._retry_at = time.monotonic() + self._connect_timeout
+            raise StoreError(f"cannot connect to PostgreSQL {self.display_url}: {exc}") from exc
+        self._retry_at = 0.0
         self._conn = conn
+        self._sock = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        if self.schema:
+            try:
+                with self._watched():
+                    conn.execute(
+                        sql.SQL("SET search_path TO {}").format(sql.Identifier(self.schema))
+                    )
+            except psycopg.Error as exc:
+                self._drop_connection()
+                raise StoreError(
+                    f"PostgreSQL {self.display_url}: cannot use schema {self.schema!r}: {exc}"
+                ) from exc
         return conn
+
+    @contextmanager
+    def _watched(self) -> Iterator[None]:
+        """Bound the server round trips inside by ``operation_timeout`` (see :class:`_Watchdog`)."""
+        assert self._sock is not None
+        self._watchdog.arm(self._sock, self._operation_timeout)
+        try:
+            yield
+        except psycopg.Error as exc:
+            if self._watchdog.fired:
+                raise psycopg.OperationalError(
+                    f"no answer from the server within {self._operation_timeout:g} s "
+                    "(state.operation_timeout); connection closed, the next call reconnects"
+                ) from exc
+            raise
+        finally:
+            self._watchdog.disarm()
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Tx]:
         conn = self._conn
-        if conn is None or conn.closed:  # closed by the server or a network failure: reopen
+        if conn is None or conn.closed or conn.broken:
+            # closed by the server, a network failure or the watchdog: replace it
+            self._drop_connection()
             conn = self._connect()
-        with conn.transaction():
+        with self._watched(), conn.transaction():
             yield _PgTx(conn)
 
     def _is_db_error(self, exc: BaseException) -> bool:
         return isinstance(exc, psycopg.Error)
 
     def _lock_for_evaluation(self, tx: Tx) -> None:
-        # Transaction-level, so a killed replica never leaves it held.
+        # Transaction-level, so a killed replica never leaves it held. The key is the identity of
+        # the rule_state table this transaction reads and writes (resolved by the server through
+        # the search_path, however that was set: ?schema=, options=-csearch_path=…, the
+        # default), never the schema name as configured — two replicas naming the same tables
+        # differently must still take the same lock. The text key is what the tests' proxy
+        # spots on the wire.
         tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(?))",
-            (f"index-alert-bot:evaluate:{self.schema or ''}",),
+            "SELECT pg_advisory_xact_lock(hashtext(?), 'rule_state'::regclass::oid::int4)",
+            ("index-alert-bot:evaluate",),
         )
 
     def _lock_for_migration(self, tx: Tx) -> None:
-        # Transaction-level: released by COMMIT/ROLLBACK, never left behind by a crash.
+        # Transaction-level: released by COMMIT/ROLLBACK, never left behind by a crash. Keyed
+        # by the schema the tables go to as the server sees it (the tables may not exist yet).
         assert self._conn is not None
         tx.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(?))", (f"index-alert-bot:{self.schema or ''}",)
+            "SELECT pg_advisory_xact_lock("
+            "hashtext(?), hashtext(COALESCE(?, current_schema(), '')))",
+            ("index-alert-bot:migrate", self.schema),
         )
         if self.schema:
             tx.execute(
@@ -149,7 +309,15 @@ class PostgresStore(SqlStore):
                 .as_string(self._conn)
             )
 
-    def _close_connection(self) -> None:
+    def _drop_connection(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            with contextlib.suppress(psycopg.Error):
+                self._conn.close()
             self._conn = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _close_connection(self) -> None:
+        self._drop_connection()
+        self._watchdog.close()
