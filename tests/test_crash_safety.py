@@ -158,7 +158,6 @@ def test_kill_while_telegram_holds_a_send_repeats_only_that_message(
     message (the dead process never learns it). After restarts all five alerts arrive, in order,
     and only the two held messages arrive twice."""
     config, state = setup
-    fake_telegram.delay = 0.2
     # Request 1 is the first alert; request 4 is after the resend of 1 and the next two.
     gate = SendGate(fake_telegram, hold_calls={1, 4})
     in_flight: list[str] = []
