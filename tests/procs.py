@@ -220,7 +220,7 @@ class SendGate:
         try:
             return self.held.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"no sendMessage was held within {timeout:g} s") from None
+            raise AssertionError(f"no request was held within {timeout:g} s") from None
 
     def release(self) -> None:
         """Let the held request be answered."""
