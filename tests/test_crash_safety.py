@@ -310,6 +310,7 @@ def test_kills_at_each_kind_of_moment_lose_nothing(
         bot = spawn()
         held = gate.wait_held()
         assert held == text_of("2400")  # the oldest first, once the dead process's lease ran out
+        assert len(outbox(state)) == 3  # its own cycle queued 2,500 (before any send)
         lost_answer = kill(bot, since)
         assert lost_answer == [held]  # accepted by Telegram, not recorded
         in_flight.extend(lost_answer)
