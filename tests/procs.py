@@ -7,9 +7,14 @@ A plain module (pytest only auto-loads ``conftest.py``)::
     bot.kill()                              # SIGKILL, reaped
     assert bot.terminate() == 0             # SIGTERM: a clean stop exits 0
 
-plus :class:`SendGate`, which watches the fake Telegram server: how many ``sendMessage`` requests
-are being answered right now, and a way to hold one request at the server until the test has
-killed the process that sent it.
+plus :class:`SendGate`, which watches the fake Telegram server: how many requests are being
+answered right now, and a way to hold one request at the server until the test has killed the
+process that sent it.
+
+Nothing here waits for the wall clock to pass: every wait is for an event (a log line, a request
+reaching a fake server, a state in the store), polled every 20 ms, and its timeout only bounds
+how long a broken bot can hang the test. The one exception is :meth:`SendGate.wait_idle`'s short
+quiet period, explained there.
 """
 
 from __future__ import annotations
@@ -108,11 +113,14 @@ class BotProcess:
             self._reader.join(timeout=5)
         return "".join(self.lines())
 
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        """The first stderr line matching ``pattern`` (a regex), waiting up to ``timeout`` s."""
+    def wait_for(self, pattern: str, timeout: float = 30.0, since: int = 0) -> re.Match[str]:
+        """The first stderr line matching ``pattern`` (a regex), waiting up to ``timeout`` s.
+
+        ``since``: skip the first ``since`` lines (``len(bot.lines())`` taken earlier), to wait
+        for a line logged *after* some moment rather than any time since the start."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
-        checked = 0
+        checked = since
         while True:
             lines = self.lines()
             for line in lines[checked:]:
@@ -156,20 +164,28 @@ class BotProcess:
 
 
 class SendGate:
-    """Watches a :class:`FakeTelegram`: counts ``sendMessage`` requests being answered, and can
-    hold one at the server (before it is answered) so the test can kill the sender mid-send.
+    """Watches a :class:`FakeTelegram`: counts requests being answered, and can hold one at the
+    server (before it is answered) so the test can kill the sender mid-send.
 
     ``hold_calls``: 1-based numbers of the sendMessage requests to hold. A held request waits in
     the server until :meth:`release`; after that Telegram accepts it as usual (the chat gets the
     message) even though the process that sent it is dead and never hears the answer — the
-    worst moment to crash: delivered, but not recorded as delivered.
+    worst moment to crash: delivered, but not recorded as delivered. (Script a failure on the
+    fake before releasing to have the held send refused instead.)
+
+    ``hold_get_me``: hold the next ``getMe`` — the notifier's start, the last step of a bot
+    process's start-up — to kill a process that has opened its store but not polled yet.
+    :meth:`wait_held` then returns ``"getMe"``.
     """
 
-    def __init__(self, fake: FakeTelegram, hold_calls: set[int] | None = None) -> None:
+    def __init__(
+        self, fake: FakeTelegram, hold_calls: set[int] | None = None, hold_get_me: bool = False
+    ) -> None:
         self.fake = fake
         self.hold_calls = set(hold_calls or ())
+        self.hold_get_me = hold_get_me
         self.received = 0  # sendMessage requests that reached the server
-        self.in_flight = 0  # received and not answered yet
+        self.in_flight = 0  # requests (any method) received and not answered yet
         self.held: queue.Queue[str] = queue.Queue()  # texts of requests now held
         self.held_chat: str | None = None  # chat_id of the request held last (as sent)
         self._release = threading.Event()
@@ -178,17 +194,21 @@ class SendGate:
         fake.handle = self._wrapped  # type: ignore[method-assign]  # the handler calls this
 
     def _wrapped(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if not path.endswith("/sendMessage"):
-            return self._handle(path, params)
+        send = path.endswith("/sendMessage")
         with self._lock:
-            self.received += 1
             self.in_flight += 1
-            number = self.received
+            if send:
+                self.received += 1
+                hold = self.received in self.hold_calls
+            else:
+                hold = self.hold_get_me and path.lower().endswith("/getme")
+                self.hold_get_me = self.hold_get_me and not hold  # the next one only
         try:
-            if number in self.hold_calls:
+            if hold:
                 self._release.clear()
-                self.held_chat = str(params.get("chat_id"))
-                self.held.put(str(params.get("text")))
+                if send:
+                    self.held_chat = str(params.get("chat_id"))
+                self.held.put(str(params.get("text")) if send else "getMe")
                 self._release.wait(timeout=30)
             return self._handle(path, params)
         finally:
@@ -200,7 +220,7 @@ class SendGate:
         try:
             return self.held.get(timeout=timeout)
         except queue.Empty:
-            raise AssertionError(f"no sendMessage was held within {timeout:g} s") from None
+            raise AssertionError(f"no request was held within {timeout:g} s") from None
 
     def release(self) -> None:
         """Let the held request be answered."""
@@ -208,7 +228,12 @@ class SendGate:
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Until no request is being answered (a dead sender's last request included), stably
-        for 0.2 s: bytes a killed process wrote just before dying still reach the server."""
+        for 0.2 s.
+
+        The quiet period is the one real-time wait here, and deliberate: bytes a killed process
+        wrote just before dying can still be on their way into the server, and no event tells
+        the test they are not. The crash tests kill at points where no request but the held one
+        can be in flight, so this only guards against a kill point that is not what it claims."""
         stable_since: float | None = None
         deadline = time.monotonic() + timeout
         while True:

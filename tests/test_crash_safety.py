@@ -1,10 +1,10 @@
-"""Crash safety: ``kill -9`` the real bot process at any moment, restart it, and no alert is lost;
-at most the single message in flight at each kill arrives twice (at-least-once delivery).
+"""Crash safety: ``kill -9`` the real bot process at each kind of moment, restart it, and no alert
+is lost; at most the single message in flight at each kill arrives twice (at-least-once delivery).
 
 Every process here is ``python -m bot run`` on one SQLite state file, against the fake Yahoo
 and the fake Telegram Bot API (which live in the test process and outlast the bot processes).
 A restarted process gets a new worker id, so rows the killed one had leased wait until their
-lease (``delivery.lease: 3s`` here) runs out and are then claimed again.
+lease (``delivery.lease: 2s`` here) runs out and are then claimed again.
 
 What "in flight at a kill" means is measured, not assumed: after each kill (and once the fake
 server has finished answering the dead process's last request), the messages Telegram accepted
@@ -13,13 +13,16 @@ still pending, must — arrive a second time.
 
 A clean stop (SIGTERM) is not a crash: the send in flight finishes and is recorded, so nothing
 is repeated at all.
+
+Real time is the point here, within bounds: the bot processes run on the system clock (quotes
+are stamped minutes before now, the lease and the one-second poll are real seconds). The tests
+themselves never sleep: each kill lands at an event they wait for — a request held at a fake
+server, a log line, a state in the store — with a timeout that only bounds a hang.
 """
 
 from __future__ import annotations
 
-import random
 import signal
-import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,7 +34,7 @@ from bot.notify.telegram import format_alert_html
 from bot.store.base import OutboxRow
 from bot.store.sqlite import SqliteStore
 from tests.fakes.telegram import FakeTelegram, server_error
-from tests.fakes.yahoo import YahooFake, chart_response
+from tests.fakes.yahoo import Reply, YahooFake, chart_response
 from tests.procs import BotProcess, SendGate, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
@@ -55,7 +58,7 @@ sources:
 symbols:
   RUT: {{source: yahoo, ticker: "^RUT", name: Russell 2000, calendar: always}}
 poll: {{every: 1s}}
-delivery: {{lease: 3s, backoff: 200ms, max_backoff: 1s, max_attempts: 50}}
+delivery: {{lease: 2s, backoff: 200ms, max_backoff: 1s, max_attempts: 50}}
 rules:
   - id: rut-ladder
     type: cross
@@ -155,7 +158,6 @@ def test_kill_while_telegram_holds_a_send_repeats_only_that_message(
     message (the dead process never learns it). After restarts all five alerts arrive, in order,
     and only the two held messages arrive twice."""
     config, state = setup
-    fake_telegram.delay = 0.2
     # Request 1 is the first alert; request 4 is after the resend of 1 and the next two.
     gate = SendGate(fake_telegram, hold_calls={1, 4})
     in_flight: list[str] = []
@@ -185,41 +187,155 @@ def test_kill_while_telegram_holds_a_send_repeats_only_that_message(
     assert len(set(ids)) == 3, ids  # each restart is a new worker (its own leases)
 
 
-def test_kills_at_random_moments_lose_nothing(
-    setup: tuple[Path, Path], fake_telegram: FakeTelegram
+class Ladder:
+    """The quote script, re-scripted by the test before each bot process: which ladder steps
+    the next process may see, and whether its first quote request is held at the server.
+
+    Each reply served is a step used up, even when the process asking was killed before it
+    evaluated it (a lost poll: the next step crosses two levels, the same alerts). Steps are
+    quoted one minute apart from ``start`` (the setup's arming quote is one minute before).
+    """
+
+    def __init__(self, yahoo: YahooFake, start: datetime) -> None:
+        self.yahoo = yahoo
+        self.start = start
+        self.next = 0  # the first step not served yet
+        self._upto = 0
+        self._requests_at_script = 0
+
+    def requests(self) -> int:
+        """Quote requests (``range=1d``) received so far, by any process."""
+        return sum(r.query.get("range") == "1d" for r in self.yahoo.chart_requests("^RUT"))
+
+    def serve(self, upto: int, hold: bool = False) -> None:
+        """From now on quote requests get the steps not served yet, up to ``LADDER[upto - 1]``,
+        which then repeats (so a process's later polls cross nothing new); ``hold``: the first
+        one is held at the server (answered after :data:`HOLD_S`, or when the fake stops).
+        Call only while no bot process runs."""
+        self.next = min(self.next + self.requests() - self._requests_at_script, self._upto)
+        self._requests_at_script = self.requests()
+        self._upto = upto
+        steps = range(min(self.next, upto - 1), upto)
+        replies = [
+            Reply(
+                chart_response(price=LADDER[i], time=self.start + timedelta(minutes=i)),
+                delay=HOLD_S if hold and i == steps[0] else 0.0,
+            )
+            for i in steps
+        ]
+        self.yahoo.script(self.yahoo.chart_path("^RUT"), replies, query={"range": "1d"})
+
+
+HOLD_S = 60.0  # a held quote request waits at most this long: longer than any test here
+
+
+def test_kills_at_each_kind_of_moment_lose_nothing(
+    setup: tuple[Path, Path], fake_telegram: FakeTelegram, yahoo_fake: YahooFake
 ) -> None:
-    """SIGKILL at seeded random moments — during start-up, polls, the store transaction, sends —
-    restart each time; then let the last process finish. Nothing lost; repeats only for what was
-    in flight at a kill."""
+    """SIGKILL at five points of a process's life, each reached by an event the test waits for
+    (never a sleep), restarting after each; then let the last process finish. Nothing lost,
+    order kept, and only the message Telegram accepted from a dead process arrives twice.
+
+    1. start-up: the store is open and migrated, the notifier's ``getMe`` is held: nothing
+       polled, nothing sent;
+    2. mid-poll: the quote request is held at Yahoo (that poll is lost);
+    3. committed, not delivered: the cycle queued two alerts and their first send is held and,
+       after the kill, refused (500): the dead process's rows wait for its lease;
+    4. mid-send: the next process's first send — the oldest row, once the dead one's lease ran
+       out — is held and, after the kill, accepted: delivered, not recorded;
+    5. between cycles: right after a cycle that delivered everything queued so far.
+
+    Each process sees only the ladder steps the test serves it, so what it queues before its
+    kill point is fixed, not a race with its one-second polls."""
     config, state = setup
-    fake_telegram.delay = 0.3  # sends spend real time in flight, so some kills hit one
+    ladder = Ladder(yahoo_fake, datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=9))
     gate = SendGate(fake_telegram)
-    rng = random.Random(20250918)
-    kills = 5
     in_flight: list[str] = []
     processes: list[BotProcess] = []
-    try:
-        for _ in range(kills):
-            since = len(fake_telegram.texts(CHAT))
-            bot = BotProcess(config).start()
-            processes.append(bot)
-            # Start-up takes about 1-1.5 s; the first cycle, its transaction and the first sends
-            # follow. Sleeping here *is* the test: the kill lands at an arbitrary moment.
-            time.sleep(rng.uniform(0.3, 4.0))
-            assert bot.alive(), bot.log()
-            bot.kill()
-            lost_answer = unrecorded(fake_telegram, gate, state, since)
-            assert len(lost_answer) <= 1  # one chat: one message in flight at a time
-            in_flight.extend(lost_answer)
+
+    def spawn() -> BotProcess:
         bot = BotProcess(config).start()
         processes.append(bot)
+        return bot
+
+    def kill(bot: BotProcess, since: int, refuse_held: bool = False) -> list[str]:
+        """Kill ``bot``, let a held request be answered (refused if asked), and return what
+        Telegram accepted from it (texts after the first ``since``) without its outbox row
+        being marked sent."""
+        bot.kill()
+        if refuse_held:
+            fake_telegram.fail(server_error(500), times=1)
+        gate.release()
+        return unrecorded(fake_telegram, gate, state, since)
+
+    def text_of(level: str) -> str:
+        [row] = [r for r in outbox(state) if r.alert.id.split(":")[1] == level]
+        return format_alert_html(row.alert)
+
+    try:
+        # 1. Start-up.
+        ladder.serve(upto=1)
+        gate.hold_get_me = True
+        polls, since = ladder.requests(), len(fake_telegram.texts(CHAT))
+        bot = spawn()
+        assert gate.wait_held() == "getMe"
+        assert kill(bot, since) == []
+        assert ladder.requests() == polls and outbox(state) == []  # it had not polled yet
+
+        # 2. Mid-poll.
+        ladder.serve(upto=1, hold=True)
+        since = len(fake_telegram.texts(CHAT))
+        bot = spawn()
+        wait_until(lambda: ladder.requests() == polls + 1, 30, "the poll to reach Yahoo")
+        assert kill(bot, since) == []
+        assert outbox(state) == []  # the poll never got its answer: nothing evaluated
+
+        # 3. Committed, not delivered.
+        ladder.serve(upto=2)
+        gate.hold_calls = {gate.received + 1}
+        since = len(fake_telegram.texts(CHAT))
+        bot = spawn()
+        held = gate.wait_held()
+        rows = outbox(state)
+        assert [r.alert.id.split(":")[1] for r in rows] == ["2400", "2450"]  # both committed
+        assert all(r.status == "pending" for r in rows)
+        assert held == text_of("2400")
+        assert kill(bot, since, refuse_held=True) == []
+        assert fake_telegram.texts(CHAT) == []  # refused: not delivered
+
+        # 4. Mid-send.
+        ladder.serve(upto=3)
+        gate.hold_calls = {gate.received + 1}
+        since = len(fake_telegram.texts(CHAT))
+        bot = spawn()
+        held = gate.wait_held()
+        assert held == text_of("2400")  # the oldest first, once the dead process's lease ran out
+        assert len(outbox(state)) == 3  # its own cycle queued 2,500 (before any send)
+        lost_answer = kill(bot, since)
+        assert lost_answer == [held]  # accepted by Telegram, not recorded
+        in_flight.extend(lost_answer)
+
+        # 5. Between cycles.
+        ladder.serve(upto=4)
+        since = len(fake_telegram.texts(CHAT))
+        bot = spawn()
+        wait_until(lambda: all_sent(state, 4), 40, "the four queued alerts delivered")
+        bot.wait_for(r"cycle: ", since=len(bot.lines()))
+        assert kill(bot, since) == []
+
+        # The last process: the final step, then a clean stop.
+        ladder.serve(upto=5)
+        bot = spawn()
         wait_until(lambda: all_sent(state, len(LEVELS)), 40, "all alerts delivered")
         assert bot.terminate() == 0, bot.log()
     finally:
+        gate.release()
         for p in processes:
             p.close()
-    check_delivery(fake_telegram, state, in_flight, kills=kills)
-    assert len(in_flight) <= kills
+    counts = check_delivery(fake_telegram, state, in_flight, kills=5, refused=1)
+    assert sum(counts.values()) == len(LEVELS) + 1
+    started = processes[1:]  # the first was killed before its worker had started
+    assert len({p.worker_id() for p in started}) == len(started)  # each restart a new worker
 
 
 def test_kill_between_evaluation_and_delivery_then_delivered_once(

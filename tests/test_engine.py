@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+import yaml
 
-from bot.config import ConfigError
+from bot.config import ConfigError, parse_config
 from bot.engine import Engine
-from bot.model import History, Observation
-from tests.test_rule_support import CLOCK, close_at, make_config, prices
+from bot.model import Alert, History, Observation
+from tests.test_rule_support import CLOCK, SYMBOLS, close_at, make_config, prices
 
 START = datetime(2025, 9, 18, 14, 0, tzinfo=UTC)  # 10:00 New York
 
@@ -97,11 +98,48 @@ def test_silent_option() -> None:
     assert all(a.silent for a in run(cross(silent=True)).alerts)
 
 
-def test_chats_are_copied_to_alerts() -> None:
-    rules = cross(chats=["traders"])
-    config_rules = [rules]
+def test_an_unknown_rule_chat_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="unknown chat 'traders'"):
-        make_config(*config_rules)  # no chats named in the test config
+        make_config(cross(chats=["traders"]))  # no chats named in the test config
+
+
+def test_rule_chats_are_carried_by_its_alerts_only() -> None:
+    """``chats: [desk]`` puts exactly ``("desk",)`` on each alert of that rule — through the
+    outbox's JSON too — while a rule without ``chats`` leaves them empty (every chat). The
+    worker routes by this field (``Worker.chats_for``, tested with the worker)."""
+    text = yaml.safe_dump(
+        {
+            "timezone": "America/New_York",
+            "telegram": {"token": "123:abc", "chats": {"traders": 1, "desk": 2, "ops": 3}},
+            "sources": {"yahoo": {"type": "yahoo"}},
+            "symbols": {"RUT": SYMBOLS["RUT"]},
+            "rules": [
+                cross(chats=["desk"]),
+                cross(id="to-all"),
+                cross(id="two", chats=["ops", "desk"]),
+            ],
+        }
+    )
+    engine = Engine.from_config(parse_config(text, "test.yaml", {}))
+    observations = [
+        Observation("RUT", START + i * timedelta(minutes=1), v, "price")
+        for i, v in enumerate((2490.0, 2505.0, 2480.0, 2510.0))
+    ]
+
+    result = engine.evaluate(observations, History(), {}, CLOCK)
+
+    chats = {(a.rule_id, a.time.minute): a.chats for a in result.alerts}
+    assert chats == {
+        ("rut-2500", 1): ("desk",),
+        ("rut-2500", 3): ("desk",),
+        ("to-all", 1): (),
+        ("to-all", 3): (),
+        ("two", 1): ("ops", "desk"),
+        ("two", 3): ("ops", "desk"),
+    }
+    assert [Alert.from_json(a.to_json()).chats for a in result.alerts] == [
+        a.chats for a in result.alerts
+    ]
 
 
 def test_template_renders_named_fields() -> None:
