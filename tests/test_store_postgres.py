@@ -207,6 +207,22 @@ def test_claim_skips_rows_another_replica_has_locked(pg_url: str, schema: str) -
     store.close()
 
 
+def _wait_for_lock_waiter(pg_url: str, statement: str, within: float = 10.0) -> None:
+    """Return once a backend runs ``statement`` and waits on a lock (the server says so)."""
+    deadline = time.monotonic() + within
+    with _admin(pg_url) as admin:
+        while time.monotonic() < deadline:
+            row = admin.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database() AND query LIKE %s",
+                (f"%{statement}%",),
+            ).fetchone()
+            if row and row[0]:
+                return
+            time.sleep(0.01)
+    raise AssertionError(f"no backend waited on a lock running {statement!r} within {within}s")
+
+
 @pytest.mark.postgres
 @pytest.mark.timeout(30)
 def test_same_alert_committed_by_two_replicas_at_once_is_new_only_once(
@@ -234,8 +250,8 @@ def test_same_alert_committed_by_two_replicas_at_once_is_new_only_once(
             target=lambda: result.append(b.commit({}, [(alert, ["traders", "ops"])], T0))
         )
         thread.start()
-        thread.join(timeout=0.5)
-        assert thread.is_alive()  # B waits for A's transaction to decide
+        _wait_for_lock_waiter(pg_url, "INSERT INTO alerts")  # B waits for A's transaction
+        assert thread.is_alive()
         replica_a.commit()
         thread.join(timeout=20)
     assert result == [[]]

@@ -157,7 +157,8 @@ def test_fake_scripted_failures_use_telegram_error_bodies(fake: FakeTelegram) ->
 
 
 def test_fake_enforces_limits_when_asked() -> None:
-    with FakeTelegram(limits=Limits()) as fake:
+    # A frozen clock: every message lands "at once", whatever the machine's speed.
+    with FakeTelegram(limits=Limits(), clock=lambda: 0.0) as fake:
         url = f"{fake.base_url}/bot{FAKE_TOKEN}/sendMessage"
         answers = [httpx.post(url, data={"chat_id": 5, "text": str(n)}) for n in range(5)]
     # a burst of 3 is tolerated, the 4th message within a second is not
