@@ -20,7 +20,7 @@ from bot.sources.fred import FredSource
 from bot.sources.poller import Poller, build_sources
 from bot.sources.stooq import StooqParams, StooqSource
 from bot.sources.yahoo import YahooParams, YahooSource
-from tests.fakes.stooq import StooqFake, stooq_csv
+from tests.fakes.stooq import StooqFake, stooq_csv, stooq_quote_csv
 from tests.fakes.yahoo import Reply, YahooFake, chart_response
 
 NOW = datetime(2025, 1, 10, 18, 0, tzinfo=UTC)
@@ -57,7 +57,7 @@ def test_first_source_failing_means_the_second_serves_and_the_log_says_so(
     yahoo_fake: YahooFake, stooq_fake: StooqFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     yahoo_fake.chart("^RUT", Reply("Internal Server Error", status=500))
-    stooq_fake.daily("^rut", stooq_csv([(date(2025, 1, 10), 2250.25)]))
+    stooq_fake.quote("^rut", stooq_quote_csv(NOW, 2250.25))
     poller = Poller(sources(yahoo_fake.base_url, stooq_fake.base_url))
 
     with caplog.at_level(logging.INFO, logger="bot.sources.poller"):
@@ -67,7 +67,8 @@ def test_first_source_failing_means_the_second_serves_and_the_log_says_so(
     assert isinstance(observation, Observation)
     assert (observation.value, observation.source) == (2250.25, "stooq")
     assert "RUT: quote served by stooq (failover after yahoo failed)" in caplog.text
-    assert "RUT: source yahoo failed" in caplog.text and "HTTP 500" in caplog.text
+    assert "RUT: quote from source yahoo failed: http://127.0.0.1:" in caplog.text
+    assert "HTTP 500" in caplog.text and "; trying stooq" in caplog.text
 
 
 def test_second_source_is_not_asked_when_the_first_serves(
@@ -85,7 +86,7 @@ def test_all_sources_failing_returns_the_last_error(
     yahoo_fake: YahooFake, stooq_fake: StooqFake, caplog: pytest.LogCaptureFixture
 ) -> None:
     yahoo_fake.chart("^RUT", Reply("", status=503))
-    stooq_fake.daily("^rut", "No data")
+    stooq_fake.quote("^rut", "No data")
     poller = Poller(sources(yahoo_fake.base_url, stooq_fake.base_url))
     with caplog.at_level(logging.WARNING, logger="bot.sources.poller"):
         result = poller.fetch_latest_many([("RUT", BOTH)])
@@ -100,7 +101,7 @@ def test_source_in_cooldown_is_skipped_without_a_request(
     yahoo_fake: YahooFake, stooq_fake: StooqFake
 ) -> None:
     yahoo_fake.chart("^RUT", Reply("", status=429, headers={"Retry-After": "600"}))
-    stooq_fake.daily("^rut", stooq_csv([(date(2025, 1, 10), 2250.25)]))
+    stooq_fake.quote("^rut", stooq_quote_csv(NOW, 2250.25))
     poller = Poller(sources(yahoo_fake.base_url, stooq_fake.base_url))
     for _ in range(3):
         assert poller.fetch_latest("RUT", BOTH).source == "stooq"
@@ -234,3 +235,122 @@ def test_config_reports_source_specific_symbol_problems(tmp_path: Path) -> None:
 def test_unknown_source_option_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"sources\.yahoo\.atempts: unknown key"):
         parse_config(CONFIG.replace("attempts: 2", "atempts: 2"), "config.yaml", {})
+
+
+# -- one line per failure ----------------------------------------------------------------------
+
+
+def bot_records(
+    caplog: pytest.LogCaptureFixture, level: int = logging.INFO
+) -> list[logging.LogRecord]:
+    """What an operator sees at ``level``: the bot's own records (not the fake server's)."""
+    return [r for r in caplog.records if r.name.startswith("bot") and r.levelno >= level]
+
+
+def yahoo_only(yahoo_url: str, **params: object) -> Poller:
+    settings = {"type": "yahoo", "base_url": yahoo_url, "timeout": 2, "attempts": 3, **params}
+    source = YahooSource(
+        "yahoo", YahooParams.model_validate(settings), FakeClock(NOW), sleep=lambda _: None
+    )
+    return Poller({"yahoo": source})
+
+
+RUT = SymbolConfig(source=["yahoo"], ticker="^RUT", calendar="XNYS")
+
+
+def test_a_failed_fetch_is_one_warning_naming_symbol_source_url_and_cause(
+    yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    yahoo_fake.chart("^RUT", Reply("Service Unavailable", status=503))
+    poller = yahoo_only(yahoo_fake.base_url)
+    with caplog.at_level(logging.DEBUG, logger="bot"):
+        result = poller.fetch_latest_many([("RUT", RUT)])
+    assert isinstance(result["RUT"], SourceError)
+    assert yahoo_fake.count() == 3  # the retries happened ...
+    (line,) = bot_records(caplog)  # ... but an operator reads one line
+    assert line.levelno == logging.WARNING
+    text = line.getMessage()
+    assert text.startswith("RUT: quote from source yahoo failed: http://127.0.0.1:"), text
+    assert "/v8/finance/chart/%5ERUT" in text and "HTTP 503" in text
+    assert "gave up after 3 attempts" in text
+    assert line.exc_info is None
+    retries = [r for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 2 and all(r.levelno == logging.DEBUG for r in retries)
+
+
+def test_failover_logs_one_line_per_failed_source(
+    yahoo_fake: YahooFake, stooq_fake: StooqFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    yahoo_fake.chart("^RUT", Reply("", status=503))
+    stooq_fake.quote("^rut", "No data")
+    poller = Poller(sources(yahoo_fake.base_url, stooq_fake.base_url))
+    with caplog.at_level(logging.INFO, logger="bot"):
+        poller.fetch_latest_many([("RUT", BOTH)])
+    lines = [r.getMessage() for r in bot_records(caplog)]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("RUT: quote from source yahoo failed:")
+    assert lines[0].endswith("; trying stooq")
+    assert lines[1].startswith("RUT: quote from source stooq failed:")
+    assert lines[1].endswith("every source failed (yahoo, stooq)")
+
+
+@pytest.mark.parametrize(
+    ("stamp", "message"),
+    [
+        (10**12, "out-of-range meta.regularMarketTime"),  # year 33658: datetime cannot hold it
+        (1e300, "out-of-range meta.regularMarketTime"),
+        (4102444800, "meta.regularMarketTime in the future (2100-01-01"),  # year 2100
+    ],
+)
+def test_an_out_of_range_yahoo_timestamp_is_one_line_without_traceback(
+    yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture, stamp: float, message: str
+) -> None:
+    body = chart_response()
+    body["chart"]["result"][0]["meta"]["regularMarketTime"] = stamp
+    yahoo_fake.chart("^RUT", body)
+    poller = yahoo_only(yahoo_fake.base_url)
+    with caplog.at_level(logging.DEBUG, logger="bot"):
+        for _ in range(3):  # every poll: one line, never a traceback
+            result = poller.fetch_latest_many([("RUT", RUT)])
+            assert isinstance(result["RUT"], SourceError)
+            assert message in str(result["RUT"])
+    lines = bot_records(caplog)
+    assert len(lines) == 3
+    assert all(message in r.getMessage() and r.exc_info is None for r in lines)
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_out_of_range_bar_timestamps_are_source_errors(yahoo_fake: YahooFake) -> None:
+    body = chart_response(bars=[(date(2025, 1, 9), 1.0), (date(2025, 1, 10), 2.0)])
+    body["chart"]["result"][0]["timestamp"][1] = 10**15
+    yahoo_fake.chart("^RUT", body)
+    with pytest.raises(SourceError, match="out-of-range bar timestamp"):
+        yahoo_only(yahoo_fake.base_url).fetch_daily("RUT", RUT, date(2025, 1, 1), None)
+    body["chart"]["result"][0]["timestamp"][1] = 4102444800
+    yahoo_fake.chart("^RUT", body)
+    with pytest.raises(SourceError, match="bar timestamp in the future"):
+        yahoo_only(yahoo_fake.base_url).fetch_daily("RUT", RUT, date(2025, 1, 1), None)
+
+
+def test_bad_json_is_one_line_without_traceback(
+    yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    yahoo_fake.chart("^RUT", Reply('{"chart": {"result": [', content_type="application/json"))
+    with caplog.at_level(logging.DEBUG, logger="bot"):
+        yahoo_only(yahoo_fake.base_url).fetch_latest_many([("RUT", RUT)])
+    (line,) = bot_records(caplog)
+    assert "invalid JSON from Yahoo" in line.getMessage()
+    assert not any(r.exc_info for r in caplog.records)
+
+
+def test_a_crashing_source_shows_its_traceback_once(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(NOW)
+    poller = Poller({"broken": _Broken("broken", SourceParams(type="broken"), clock)})
+    spec = SymbolConfig(source=["broken"])
+    with caplog.at_level(logging.INFO, logger="bot"):
+        for _ in range(3):
+            poller.fetch_latest_many([("BAD", spec)])
+    with_traceback = [r for r in bot_records(caplog) if r.exc_info]
+    assert len(with_traceback) == 1 and with_traceback[0].levelno == logging.ERROR
+    warnings = [r for r in bot_records(caplog) if r.levelno == logging.WARNING]
+    assert len(warnings) == 3 and all("KeyError" in r.getMessage() for r in warnings)

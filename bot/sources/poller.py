@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -55,6 +56,8 @@ class Poller:
     def __init__(self, sources: Mapping[str, Source], *, concurrency: int = 4) -> None:
         self.sources = dict(sources)
         self.concurrency = max(1, concurrency)
+        self._lock = threading.Lock()
+        self._crashes_seen: set[tuple[str, str]] = set()
 
     @classmethod
     def from_config(cls, config: Config, clock: Clock, *, sleep: Sleep = time.sleep) -> Poller:
@@ -70,7 +73,11 @@ class Poller:
     ) -> T:
         """Try each of the symbol's sources in order; return the first success or raise the
         last error. Unexpected exceptions (bugs in a source) become :class:`SourceError` too,
-        so one bad source never takes down a poll."""
+        so one bad source never takes down a poll.
+
+        Logging: exactly one WARNING line per failed source (symbol, source, URL, cause; the
+        last one says when every source failed); retries inside a source log at DEBUG only.
+        """
         names = list(spec.source)
         last_error: SourceError | None = None
         failed: list[str] = []
@@ -84,14 +91,14 @@ class Poller:
                 except SourceError as exc:
                     last_error = exc
                 except Exception as exc:  # a bug in one source must not stop the others
-                    log.exception("%s: source %s crashed fetching %s", symbol_id, name, what)
+                    self._log_crash(symbol_id, name, what, exc)
                     last_error = SourceError(
                         f"source {name} failed unexpectedly: {type(exc).__name__}: {exc}",
                         symbol=symbol_id,
                     )
                 else:
                     if failed:
-                        log.warning(
+                        log.info(
                             "%s: %s served by %s (failover after %s failed)",
                             symbol_id,
                             what,
@@ -103,24 +110,39 @@ class Poller:
                     return result
             failed.append(name)
             if index + 1 < len(names):
-                log.warning(
-                    "%s: source %s failed (%s); trying %s",
-                    symbol_id,
-                    name,
-                    last_error,
-                    names[index + 1],
-                )
-        assert last_error is not None  # SymbolConfig.source has at least one entry
-        if len(names) > 1:
+                outcome = f"trying {names[index + 1]}"
+            elif len(names) > 1:
+                outcome = f"every source failed ({', '.join(names)})"
+            else:
+                outcome = ""
             log.warning(
-                "%s: every source failed (%s); last error: %s",
+                "%s: %s from source %s failed: %s%s",
                 symbol_id,
-                ", ".join(names),
-                last_error,
+                what,
+                name,
+                _without_symbol(last_error),
+                f"; {outcome}" if outcome else "",
+            )
+        assert last_error is not None  # SymbolConfig.source has at least one entry
+        raise last_error
+
+    def _log_crash(self, symbol_id: str, name: str, what: str, exc: Exception) -> None:
+        """A bug in a source: a traceback the first time (per source and exception type), so
+        it fails loudly once; after that the WARNING line above, the traceback at DEBUG."""
+        key = (name, type(exc).__name__)
+        with self._lock:
+            first = key not in self._crashes_seen
+            self._crashes_seen.add(key)
+        if first:
+            log.error(
+                "%s: source %s crashed fetching %s (a bug; traceback shown once)",
+                symbol_id,
+                name,
+                what,
+                exc_info=exc,
             )
         else:
-            log.warning("%s: %s", symbol_id, last_error)
-        raise last_error
+            log.debug("%s: source %s crashed fetching %s", symbol_id, name, what, exc_info=exc)
 
     def fetch_latest(self, symbol_id: str, spec: SymbolConfig) -> Observation:
         """The latest observation of one symbol (failover across its sources).
@@ -177,3 +199,13 @@ class Poller:
                 source.close()
             except Exception:  # closing is best effort; keep closing the others
                 log.debug("closing source %s failed", source.name, exc_info=True)
+
+
+def _without_symbol(error: SourceError) -> str:
+    """``error``'s text without its leading symbol (the log line starts with it already)."""
+    text = str(error)
+    if error.symbol and text.startswith(f"{error.symbol} "):
+        return text[len(error.symbol) + 1 :]
+    if error.symbol and text.startswith(f"{error.symbol}: "):
+        return text[len(error.symbol) + 2 :]
+    return text
