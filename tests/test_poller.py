@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from bot.app import build_worker
 from bot.clock import FakeClock
 from bot.config import SourceParams, SymbolConfig, parse_config
 from bot.errors import ConfigError, SourceError
@@ -21,7 +24,14 @@ from bot.sources.poller import Poller, build_sources
 from bot.sources.stooq import StooqParams, StooqSource
 from bot.sources.yahoo import YahooParams, YahooSource
 from tests.fakes.stooq import StooqFake, stooq_csv, stooq_quote_csv
-from tests.fakes.yahoo import Reply, YahooFake, chart_response
+from tests.fakes.yahoo import (
+    RawHttpServer,
+    Reply,
+    YahooFake,
+    chart_response,
+    http_head,
+    keep_alive,
+)
 
 NOW = datetime(2025, 1, 10, 18, 0, tzinfo=UTC)
 BOTH = SymbolConfig(source=["yahoo", "stooq"], ticker="^RUT", calendar="XNYS")
@@ -354,3 +364,42 @@ def test_a_crashing_source_shows_its_traceback_once(caplog: pytest.LogCaptureFix
     assert len(with_traceback) == 1 and with_traceback[0].levelno == logging.ERROR
     warnings = [r for r in bot_records(caplog) if r.levelno == logging.WARNING]
     assert len(warnings) == 3 and all("KeyError" in r.getMessage() for r in warnings)
+
+
+# -- closing -----------------------------------------------------------------------------------
+
+WORKER_CONFIG = """\
+timezone: America/New_York
+state: {{url: "sqlite:///{state}"}}
+sources:
+  yahoo: {{type: yahoo, base_url: "{yahoo}", attempts: 1}}
+  backup: {{type: yahoo, base_url: "{yahoo}", attempts: 1}}
+symbols:
+  RUT: {{source: yahoo, ticker: "^RUT", calendar: XNYS}}
+  SPX: {{source: backup, ticker: "^GSPC", calendar: XNYS}}
+rules:
+  - {{id: rut-2500, type: cross, symbol: RUT, level: 2500}}
+"""
+
+
+@pytest.mark.timeout(60)
+def test_stopping_the_worker_closes_every_sources_connections(tmp_path: Path) -> None:
+    when = datetime(2024, 11, 25, 15, 0, tzinfo=UTC)  # a Monday, NYSE open
+    body = json.dumps(chart_response(price=2490.0, time=when - timedelta(minutes=1))).encode()
+    head = http_head(content_type="application/json", content_length=len(body))
+    with RawHttpServer(keep_alive(head, body)) as server:
+        text = WORKER_CONFIG.format(state=tmp_path / "s.sqlite", yahoo=server.base_url)
+        worker = build_worker(parse_config(text, "config.yaml", {}), clock=FakeClock(when))
+
+        async def scenario() -> None:
+            await worker.start()
+            report = await worker.poll_once()
+            assert report.polled == ["RUT", "SPX"] and not report.errors
+            assert server.closed_by_client == 0  # pooled, kept alive between polls
+            await worker.stop()
+
+        asyncio.run(scenario())
+        deadline = time.monotonic() + 5
+        while server.closed_by_client < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.closed_by_client == 2  # one pooled connection per source, both closed

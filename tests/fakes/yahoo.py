@@ -355,6 +355,7 @@ class RawHttpServer:
         self.behaviour = behaviour
         self.stopping = threading.Event()
         self.sent = 0
+        self.closed_by_client = 0
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.05)
@@ -364,6 +365,11 @@ class RawHttpServer:
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def client_closed(self) -> None:
+        """Record that a client closed its (kept-alive) connection."""
+        with self._lock:
+            self.closed_by_client += 1
 
     def count_sent(self, n: int) -> None:
         with self._lock:
@@ -468,5 +474,27 @@ def endless_chunks(total: int, chunk: int = 64 * 1024) -> Behaviour:
             conn.sendall(piece)
             server.count_sent(chunk)
         conn.sendall(b"0\r\n\r\n")
+
+    return behave
+
+
+def keep_alive(head: bytes, body: bytes) -> Behaviour:
+    """Answer every request on the connection with ``head`` + ``body`` and keep it open;
+    count in ``server.closed_by_client`` when the client closes it (a pooled connection
+    released by ``Session.close``)."""
+
+    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+        conn.sendall(head + body)
+        conn.settimeout(0.05)
+        while not server.stopping.is_set():
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not data:
+                server.client_closed()
+                return
+            if b"\r\n\r\n" in data:
+                conn.sendall(head + body)
 
     return behave
