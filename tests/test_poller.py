@@ -403,3 +403,41 @@ def test_stopping_the_worker_closes_every_sources_connections(tmp_path: Path) ->
         while server.closed_by_client < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert server.closed_by_client == 2  # one pooled connection per source, both closed
+
+
+# -- daily bars not published yet --------------------------------------------------------------
+
+
+def test_a_missing_daily_bar_is_not_asked_for_again_within_the_backoff(
+    yahoo_fake: YahooFake,
+) -> None:
+    clock = FakeClock(datetime(2025, 1, 10, 21, 15, tzinfo=UTC))  # after Friday's close
+    source = YahooSource(
+        "yahoo",
+        YahooParams.model_validate({"type": "yahoo", "base_url": yahoo_fake.base_url}),
+        clock,
+    )
+    poller = Poller({"yahoo": source}, no_bar_backoff=timedelta(minutes=5))
+    assert poller.clock is clock  # the sources' clock by default
+    thursday = chart_response(bars=[(date(2025, 1, 9), 2240.0)])
+    yahoo_fake.chart("^RUT", thursday)
+    start, friday = date(2025, 1, 3), date(2025, 1, 10)
+
+    def ask() -> DailySeries:
+        series = poller.fetch_daily("RUT", RUT, start, friday)
+        series.append(date(2025, 1, 11), 1.0)  # callers may append: the cache must not change
+        return series
+
+    for _ in range(4):  # polls a minute apart while Friday's bar is not published
+        assert ask().dates[:-1] == [date(2025, 1, 9)]
+        clock.advance(timedelta(minutes=1))
+    assert yahoo_fake.count() == 1
+    clock.advance(timedelta(minutes=1))  # five minutes after the first ask: ask again
+    yahoo_fake.chart("^RUT", chart_response(bars=[(date(2025, 1, 9), 2240.0), (friday, 2250.0)]))
+    assert ask().dates[:-1] == [date(2025, 1, 9), friday]
+    assert yahoo_fake.count() == 2
+    assert poller.fetch_daily("RUT", RUT, start, friday).values[-1] == 2250.0
+    assert yahoo_fake.count() == 3  # a complete answer is never served from memory
+    # another symbol, or another window, is its own request
+    poller.fetch_daily("RUT", RUT, date(2025, 1, 6), friday)
+    assert yahoo_fake.count() == 4

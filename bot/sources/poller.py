@@ -15,11 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.config import Config, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
@@ -50,19 +50,43 @@ def build_sources(config: Config, clock: Clock, *, sleep: Sleep = time.sleep) ->
     return sources
 
 
+# While a session's daily bar is not published yet, the worker asks for it on every poll. Asking
+# again sooner than this brings nothing new; it is longer than the default 60 s poll interval
+# (a shorter back-off would save no request) and short next to the bar's publication lag.
+NO_BAR_BACKOFF = timedelta(minutes=5)
+
+
 class Poller:
     """Fetches observations and daily history from configured sources, with failover."""
 
-    def __init__(self, sources: Mapping[str, Source], *, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, Source],
+        *,
+        concurrency: int = 4,
+        clock: Clock | None = None,
+        no_bar_backoff: timedelta = NO_BAR_BACKOFF,
+    ) -> None:
         self.sources = dict(sources)
         self.concurrency = max(1, concurrency)
+        # The sources' clock unless told otherwise: the back-off must run on the same time.
+        self.clock: Clock = clock or next(
+            (source.clock for source in self.sources.values()), SystemClock()
+        )
+        self.no_bar_backoff = no_bar_backoff
+        # (symbol, start, end) -> (asked at, answer) of daily requests whose answer lacked `end`
+        self._no_bar: dict[tuple[str, date | None, date], tuple[datetime, DailySeries]] = {}
         self._lock = threading.Lock()
         self._crashes_seen: set[tuple[str, str]] = set()
 
     @classmethod
     def from_config(cls, config: Config, clock: Clock, *, sleep: Sleep = time.sleep) -> Poller:
         """A poller over :func:`build_sources` with ``poll.concurrency`` workers."""
-        return cls(build_sources(config, clock, sleep=sleep), concurrency=config.poll.concurrency)
+        return cls(
+            build_sources(config, clock, sleep=sleep),
+            concurrency=config.poll.concurrency,
+            clock=clock,
+        )
 
     def _with_failover(
         self,
@@ -187,10 +211,36 @@ class Poller:
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
     ) -> DailySeries:
         """Daily history of one symbol (failover across its sources); raises the last
-        :class:`SourceError` when all fail."""
-        return self._with_failover(
+        :class:`SourceError` when all fail.
+
+        An answer without a bar for ``end`` ("not published yet") is remembered for
+        ``no_bar_backoff``: the same request within that time returns it again (a copy)
+        without asking the source.
+        """
+        key = (symbol_id, start, end) if end is not None else None
+        now = self.clock.now()
+        if key is not None:
+            with self._lock:
+                cached = self._no_bar.get(key)
+            if cached is not None and now - cached[0] < self.no_bar_backoff:
+                log.debug("%s: no daily bar for %s yet; not asking again so soon", symbol_id, end)
+                return _copy(cached[1])
+        series = self._with_failover(
             symbol_id, spec, "daily history", lambda s: s.fetch_daily(symbol_id, spec, start, end)
         )
+        if key is not None and end is not None:
+            last = series.last()
+            with self._lock:
+                if last is None or last[0] < end:
+                    self._no_bar[key] = (now, _copy(series))
+                else:
+                    self._no_bar.pop(key, None)
+                # forget entries whose back-off is over (one per symbol and day at most)
+                for old in [
+                    k for k, (at, _) in self._no_bar.items() if now - at >= self.no_bar_backoff
+                ]:
+                    del self._no_bar[old]
+        return series
 
     def close(self) -> None:
         """Close every source's connections."""
@@ -199,6 +249,11 @@ class Poller:
                 source.close()
             except Exception:  # closing is best effort; keep closing the others
                 log.debug("closing source %s failed", source.name, exc_info=True)
+
+
+def _copy(series: DailySeries) -> DailySeries:
+    # callers append to the series they get (the worker's history): never hand out the cache
+    return DailySeries(series.dates, series.values, series.columns)
 
 
 def _without_symbol(error: SourceError) -> str:
