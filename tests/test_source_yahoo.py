@@ -33,6 +33,7 @@ from tests.fakes.yahoo import (
     send_all,
     stall_after_headers,
     trickle,
+    trickle_headers,
 )
 
 
@@ -397,6 +398,16 @@ def assert_located(error: SourceError) -> None:
 def test_a_trickling_server_is_cut_off_at_the_total_deadline() -> None:
     # One byte every 0.1 s never trips a per-read timeout of 0.5 s; 40 bytes would take 4 s.
     with RawHttpServer(trickle(b"x" * 40, every=0.1)) as server:
+        error, took = fetch_failure(server, timeout=0.5)
+    assert "timed out after 0.5s" in str(error), error
+    assert error.retryable
+    assert_located(error)
+    assert took < 1.5
+
+
+def test_a_server_trickling_its_headers_is_cut_off_at_the_total_deadline() -> None:
+    # http.client reads headers itself; without the head watchdog this takes 4 s and succeeds
+    with RawHttpServer(trickle_headers(every=0.1, count=40)) as server:
         error, took = fetch_failure(server, timeout=0.5)
     assert "timed out after 0.5s" in str(error), error
     assert error.retryable

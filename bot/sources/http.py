@@ -20,9 +20,10 @@ import contextlib
 import logging
 import random
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
@@ -31,6 +32,9 @@ import requests
 import urllib3
 from pydantic import ByteSize, Field
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 from bot.clock import Clock
 from bot.config import Duration, SourceParams
@@ -51,6 +55,56 @@ POOL_SIZE = 32
 # multi-megabyte CSV is a few hundred reads.
 READ_CHUNK = 64 * 1024
 DEFAULT_MAX_BYTES = 8_000_000
+
+
+# -- the deadline while waiting for the response head -----------------------------------------
+#
+# http.client reads the status line and headers itself, one socket read at a time, so a server
+# trickling its headers is bounded by nothing but the per-read timeout. While a request waits
+# for its head, a timer shuts the socket down at the attempt's deadline; the blocked read then
+# ends at once. The deadline travels in a thread-local: each poller thread runs one request.
+
+_REQUEST_DEADLINE = threading.local()
+
+
+@contextlib.contextmanager
+def _head_deadline(sock: socket.socket | None) -> Iterator[None]:
+    at: float | None = getattr(_REQUEST_DEADLINE, "at", None)
+    if at is None or sock is None:
+        yield
+        return
+    timer = threading.Timer(max(at - time.monotonic(), 0.0), _shut_down, args=(sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with _head_deadline(self.sock):
+            return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with _head_deadline(self.sock):
+            return super().getresponse()
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
 
 
 class HttpSourceParams(SourceParams):
@@ -135,6 +189,10 @@ class HttpClient:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        adapter.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool,
+            "https": _DeadlineHTTPSPool,
+        }
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self._lock = threading.Lock()
@@ -245,11 +303,14 @@ class HttpClient:
         timeout = self.params.timeout.total_seconds()
         # One deadline for the whole attempt: connect, first byte and body all count.
         deadline = time.monotonic() + timeout
+        _REQUEST_DEADLINE.at = deadline
         try:
             response = self.session.get(url, timeout=(timeout, timeout), stream=True)
         except requests.Timeout:
             raise _timed_out(timeout, symbol, url) from None
         except requests.ConnectionError as exc:
+            if time.monotonic() >= deadline:  # the head watchdog cut the connection
+                raise _timed_out(timeout, symbol, url) from None
             raise SourceError(
                 f"connection failed: {_short_reason(exc)}", symbol=symbol, url=url, retryable=True
             ) from None
@@ -257,6 +318,8 @@ class HttpClient:
             raise SourceError(
                 f"request failed: {_short_reason(exc)}", symbol=symbol, url=url
             ) from None
+        finally:
+            _REQUEST_DEADLINE.at = None
         try:
             body = self._read_body(response, deadline, timeout, symbol, url)
         finally:

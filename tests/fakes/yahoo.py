@@ -433,6 +433,20 @@ def trickle(body: bytes, every: float) -> Behaviour:
     return behave
 
 
+def trickle_headers(every: float, count: int = 40) -> Behaviour:
+    """Send the status line, then a header one byte per ``every`` seconds (``count`` bytes)."""
+
+    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(count):
+            if server.stopping.wait(every):
+                return
+            conn.sendall(b"a")
+        conn.sendall(b"\r\nContent-Length: 2\r\n\r\n{}")
+
+    return behave
+
+
 def stall_after_headers(prefix: bytes = b"", length: int = 1000) -> Behaviour:
     """Send the head (announcing ``length`` bytes) and ``prefix``, then nothing."""
 
