@@ -441,3 +441,33 @@ def test_a_missing_daily_bar_is_not_asked_for_again_within_the_backoff(
     # another symbol, or another window, is its own request
     poller.fetch_daily("RUT", RUT, date(2025, 1, 6), friday)
     assert yahoo_fake.count() == 4
+
+
+def test_a_rate_limit_is_one_warning_and_the_cooldown_skips_are_quiet(
+    yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    yahoo_fake.chart("^RUT", Reply("", status=429, headers={"Retry-After": "600"}))
+    poller = yahoo_only(yahoo_fake.base_url)
+    with caplog.at_level(logging.INFO, logger="bot"):
+        poller.fetch_latest_many([("RUT", RUT)])
+    (line,) = bot_records(caplog)
+    assert line.levelno == logging.WARNING
+    assert "HTTP 429" in line.getMessage() and "cooling down until" in line.getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bot"):
+        for _ in range(3):  # polls during the cool-down: no request, no new warning
+            poller.fetch_latest_many([("RUT", RUT)])
+    assert yahoo_fake.count() == 1
+    assert len(bot_records(caplog)) == 3
+    assert not bot_records(caplog, logging.WARNING)
+
+
+def test_daily_failures_are_left_to_the_callers_warning(
+    yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    yahoo_fake.chart("^RUT", Reply("", status=503))
+    with caplog.at_level(logging.INFO, logger="bot"), pytest.raises(SourceError):
+        yahoo_only(yahoo_fake.base_url).fetch_daily("RUT", RUT, date(2025, 1, 1), None)
+    (line,) = bot_records(caplog)
+    assert line.levelno == logging.INFO  # the history loader / worker warns, with context
+    assert line.getMessage().startswith("RUT: daily history from source yahoo failed:")

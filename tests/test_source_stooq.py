@@ -24,7 +24,7 @@ from tests.fakes.stooq import (
     stooq_csv,
     stooq_quote_csv,
 )
-from tests.fakes.yahoo import Reply
+from tests.fakes.yahoo import RawHttpServer, Reply, trickle
 
 NOW = datetime(2025, 1, 10, 18, 0, tzinfo=UTC)
 RUT = SymbolConfig(source=["stooq"], ticker="^RUT")
@@ -37,9 +37,9 @@ def stooq_fake() -> Iterator[StooqFake]:
         yield fake
 
 
-def make_source(base_url: str, clock: FakeClock | None = None) -> StooqSource:
+def make_source(base_url: str, clock: FakeClock | None = None, **extra: object) -> StooqSource:
     params = StooqParams.model_validate(
-        {"type": "stooq", "base_url": base_url, "timeout": 2, "attempts": 1}
+        {"type": "stooq", "base_url": base_url, "timeout": 2, "attempts": 1, **extra}
     )
     return StooqSource("stooq", params, clock or FakeClock(NOW), sleep=lambda _: None)
 
@@ -191,3 +191,20 @@ def test_parser_never_returns_a_price_from_garbage() -> None:
             parse_stooq_csv(body, symbol="RUT")
         with pytest.raises(SourceError):
             parse_stooq_quote(body, ZoneInfo("Europe/Warsaw"), symbol="RUT")
+
+
+def test_hits_limit_error_says_until_when(stooq_fake: StooqFake) -> None:
+    stooq_fake.daily("^rut", Reply(HITS_LIMIT))
+    with pytest.raises(SourceError, match=r"cooling down until 2025-01-10T19:00:00\+00:00"):
+        make_source(stooq_fake.base_url).fetch_daily("RUT", RUT, date(2025, 1, 1), None)
+
+
+def test_a_trickling_stooq_is_cut_off_at_the_deadline() -> None:
+    # the deadline is the shared HttpClient's: every HTTP source gets it
+    with RawHttpServer(trickle(b"Date,Open,High,Low,Close\n" * 4, every=0.1)) as server:
+        source = make_source(server.base_url, timeout=0.5)
+        with pytest.raises(SourceError, match=r"timed out after 0\.5s") as caught:
+            source.fetch_daily("RUT", RUT, date(2025, 1, 1), None)
+        source.close()
+    assert caught.value.symbol == "RUT" and caught.value.url is not None
+    assert "/q/d/l/" in caught.value.url

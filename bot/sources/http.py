@@ -163,6 +163,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+class CoolingDown(SourceError):
+    """No request was sent: the source is in a cool-down after a rate limit. Not a new
+    failure (the one that started the cool-down was reported), so it is logged quietly."""
+
+
 class HttpClient:
     """GETs for one source, with retries, back-off and a per-source 429 cool-down.
 
@@ -217,7 +222,8 @@ class HttpClient:
             if self._cooldown_until is None or until > self._cooldown_until:
                 self._cooldown_until = until
             until = self._cooldown_until
-        log.warning(
+        # DEBUG: the error that caused it is logged once by the poller and says "cooling down".
+        log.debug(
             "source %s: %s; cooling down until %s (no requests until then)",
             self.source_name,
             reason,
@@ -229,7 +235,7 @@ class HttpClient:
         until = self.cooldown_until
         if until is not None:
             remaining = (until - self.clock.now()).total_seconds()
-            raise SourceError(
+            raise CoolingDown(
                 f"source {self.source_name} is cooling down after a rate limit until "
                 f"{until.isoformat(timespec='seconds')}; no request sent",
                 symbol=symbol,

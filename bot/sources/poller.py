@@ -25,7 +25,7 @@ from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sources.base import SOURCES, Source
 from bot.sources.csvfile import CsvSource
-from bot.sources.http import HttpSource, Sleep
+from bot.sources.http import CoolingDown, HttpSource, Sleep
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +94,16 @@ class Poller:
         spec: SymbolConfig,
         what: str,
         call: Callable[[Source], T],
+        *,
+        level: int = logging.WARNING,
     ) -> T:
         """Try each of the symbol's sources in order; return the first success or raise the
         last error. Unexpected exceptions (bugs in a source) become :class:`SourceError` too,
         so one bad source never takes down a poll.
 
-        Logging: exactly one WARNING line per failed source (symbol, source, URL, cause; the
-        last one says when every source failed); retries inside a source log at DEBUG only.
+        Logging: exactly one line per failed source (symbol, source, URL, cause; the last one
+        says when every source failed) at ``level``; retries inside a source log at DEBUG
+        only, and a source skipped for its cool-down (no request sent) at INFO.
         """
         names = list(spec.source)
         last_error: SourceError | None = None
@@ -139,7 +142,8 @@ class Poller:
                 outcome = f"every source failed ({', '.join(names)})"
             else:
                 outcome = ""
-            log.warning(
+            log.log(
+                logging.INFO if isinstance(last_error, CoolingDown) else level,
                 "%s: %s from source %s failed: %s%s",
                 symbol_id,
                 what,
@@ -225,8 +229,14 @@ class Poller:
             if cached is not None and now - cached[0] < self.no_bar_backoff:
                 log.debug("%s: no daily bar for %s yet; not asking again so soon", symbol_id, end)
                 return _copy(cached[1])
+        # INFO: both callers (history loader, worker) log the final error at WARNING with
+        # their context; the per-source lines stay visible for diagnosing a failover.
         series = self._with_failover(
-            symbol_id, spec, "daily history", lambda s: s.fetch_daily(symbol_id, spec, start, end)
+            symbol_id,
+            spec,
+            "daily history",
+            lambda s: s.fetch_daily(symbol_id, spec, start, end),
+            level=logging.INFO,
         )
         if key is not None and end is not None:
             last = series.last()

@@ -145,11 +145,11 @@ class StooqSource(HttpSource):
         if end is not None:
             query["d2"] = end.strftime("%Y%m%d")
         text = self.http.get(url, symbol=symbol_id, params=query)
+        full_url = build_url(url, query)
         try:
-            series = parse_stooq_csv(text, symbol=symbol_id, url=build_url(url, query))
-        except StooqHitsLimit:
-            self._hits_limit()
-            raise
+            series = parse_stooq_csv(text, symbol=symbol_id, url=full_url)
+        except StooqHitsLimit as exc:
+            raise self._hits_limit(exc) from None
         if start is not None or end is not None:
             series = _trim(series, start, end)
         return series
@@ -170,9 +170,8 @@ class StooqSource(HttpSource):
         text = self.http.get(url, symbol=symbol_id)
         try:
             when, close = parse_stooq_quote(text, zone, symbol=symbol_id, url=url)
-        except StooqHitsLimit:
-            self._hits_limit()
-            raise
+        except StooqHitsLimit as exc:
+            raise self._hits_limit(exc) from None
         return Observation(
             symbol=symbol_id,
             time=when,
@@ -182,11 +181,19 @@ class StooqSource(HttpSource):
             source=self.name,
         )
 
-    def _hits_limit(self) -> None:
+    def _hits_limit(self, exc: StooqHitsLimit) -> StooqHitsLimit:
+        """Start the cool-down; the error to raise says until when."""
         params = self.params
         pause = params.limit_cooldown if isinstance(params, StooqParams) else None
-        self.http.enter_cooldown(
+        until = self.http.enter_cooldown(
             pause.total_seconds() if pause else None, reason="Stooq daily hits limit"
+        )
+        return StooqHitsLimit(
+            "Stooq refused: exceeded the daily hits limit; source cooling down until "
+            f"{until.isoformat(timespec='seconds')}",
+            symbol=exc.symbol,
+            url=exc.url,
+            retryable=True,
         )
 
 
