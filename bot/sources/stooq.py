@@ -36,6 +36,7 @@ QUOTE_PATH = "/q/l/"
 #: symbol, date (d2), time (t2), open, high, low, close, volume; ``h`` asks for the header row
 QUOTE_FIELDS = "sd2t2ohlcv"
 HITS_LIMIT = "exceeded the daily hits limit"
+STOOQ_ZONE = "Europe/Warsaw"
 
 
 class StooqParams(HttpSourceParams):
@@ -43,7 +44,7 @@ class StooqParams(HttpSourceParams):
 
     limit_cooldown: Duration = timedelta(hours=1)
     """Pause after "Exceeded the daily hits limit"."""
-    quote_zone: str = "Europe/Warsaw"
+    quote_zone: str = STOOQ_ZONE
     """Time zone of the ``Date``/``Time`` columns of Stooq's quote CSV."""
 
     @field_validator("quote_zone")
@@ -163,7 +164,7 @@ class StooqSource(HttpSource):
     def fetch_latest(self, symbol_id: str, spec: SymbolConfig) -> Observation:
         """The delayed quote, stamped with its own date and time (see the module docstring)."""
         params = self.params
-        zone = ZoneInfo(params.quote_zone if isinstance(params, StooqParams) else "Europe/Warsaw")
+        zone = ZoneInfo(params.quote_zone if isinstance(params, StooqParams) else STOOQ_ZONE)
         ticker = spec.ticker_for(self.name, symbol_id).lower()
         # ``h`` is a bare flag: written into the URL, since requests would send ``h=``.
         url = f"{self.base_url}{QUOTE_PATH}?s={quote(ticker, safe='')}&f={QUOTE_FIELDS}&h&e=csv"
@@ -199,11 +200,11 @@ class StooqSource(HttpSource):
 
 def _exchange_zone(calendar: str, default: ZoneInfo) -> ZoneInfo:
     """The zone of the symbol's calendar (the session date is the exchange's date)."""
-    from bot.calendars import get_calendar  # lazily: the exchange calendars are heavy
+    from bot.calendars import UnknownCalendarError, get_calendar  # lazily: heavy imports
 
     try:
         return get_calendar(calendar).tz
-    except Exception:  # an unknown calendar is reported by `check`; date the quote anyway
+    except UnknownCalendarError:  # reported by `check`; date the quote in Stooq's zone
         return default
 
 
