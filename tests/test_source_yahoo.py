@@ -30,6 +30,7 @@ from tests.fakes.yahoo import (
     endless_chunks,
     gzip_bomb,
     http_head,
+    redirect_once,
     send_all,
     stall_after_headers,
     trickle,
@@ -464,6 +465,38 @@ def test_an_oversized_chunked_body_is_abandoned_early() -> None:
     assert "body exceeds max_bytes 1,000,000" in str(error), error
     assert_located(error)
     assert sent < 10 << 20  # the client hung up long before the 40 MiB were sent
+
+
+def test_a_redirect_body_is_never_read() -> None:
+    # requests reads a redirect's whole body to release the connection: a bomb there would
+    # inflate past any cap. The body is closed unread.
+    bomb = gzip_bomb(32 << 20)
+    redirect = http_head(
+        "302 Found", location="/final", content_encoding="gzip", content_length=len(bomb)
+    )
+    body = json.dumps(chart_response(price=2250.5)).encode()
+    final = http_head(content_type="application/json", content_length=len(body)) + body
+    with RawHttpServer(redirect_once(redirect + bomb, final)) as server:
+        source = make_source(server.base_url, max_bytes="1MB", attempts=1)
+        tracemalloc.start()
+        try:
+            observation = source.fetch_latest("RUT", RUT)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        source.close()
+        assert server.paths[-1] == "/final"
+    assert observation.value == 2250.5
+    assert peak < 8 << 20, f"peak {peak:,} bytes following a redirect"
+
+
+def test_endless_redirects_are_a_source_error() -> None:
+    loop = http_head("302 Found", location="/again", content_length=0)
+    with RawHttpServer(redirect_once(loop, loop)) as server:
+        error, _ = fetch_failure(server)
+        assert len(server.paths) == 6
+    assert "Exceeded 5 redirects" in str(error)
+    assert_located(error)
 
 
 def test_max_bytes_default_and_units() -> None:

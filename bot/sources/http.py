@@ -55,6 +55,7 @@ POOL_SIZE = 32
 # multi-megabyte CSV is a few hundred reads.
 READ_CHUNK = 64 * 1024
 DEFAULT_MAX_BYTES = 8_000_000
+MAX_REDIRECTS = 5
 
 
 # -- the deadline while waiting for the response head -----------------------------------------
@@ -200,6 +201,8 @@ class HttpClient:
         }
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.session.max_redirects = MAX_REDIRECTS
+        self.session.hooks["response"].append(_drop_redirect_body)
         self._lock = threading.Lock()
         self._cooldown_until: datetime | None = None
 
@@ -457,6 +460,13 @@ class HttpSource(Source):
 
     def close(self) -> None:
         self.http.close()
+
+
+def _drop_redirect_body(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """Response hook: close a redirect's body unread. requests reads it whole (to free the
+    connection) before following the redirect, which no cap would bound."""
+    if response.is_redirect:
+        response.close()
 
 
 def _timed_out(timeout: float, symbol: str | None, url: str, *, got: int = -1) -> SourceError:

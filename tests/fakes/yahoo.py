@@ -340,15 +340,16 @@ def yahoo_fake() -> Iterator[YahooFake]:
 # A raw HTTP server that misbehaves on the wire (trickles, stalls, bombs)
 # ---------------------------------------------------------------------------------------------
 
-Behaviour = Callable[[socket.socket, "RawHttpServer"], None]
+Behaviour = Callable[[socket.socket, "RawHttpServer", bytes], None]
 
 
 class RawHttpServer:
     """A bare TCP server on 127.0.0.1: each connection's request is read, then ``behaviour``
     writes whatever bytes it likes (a well-formed head, then a trickle, a stall, a bomb).
 
-    ``behaviour(conn, server)`` must return soon after ``server.stopping`` is set; ``sent``
-    counts the body bytes behaviours report via :meth:`count_sent`.
+    ``behaviour(conn, server, request)`` (``request``: the request head as received) must
+    return soon after ``server.stopping`` is set; ``sent`` counts the body bytes behaviours
+    report via :meth:`count_sent`, ``paths`` the request paths seen.
     """
 
     def __init__(self, behaviour: Behaviour) -> None:
@@ -356,6 +357,7 @@ class RawHttpServer:
         self.stopping = threading.Event()
         self.sent = 0
         self.closed_by_client = 0
+        self.paths: list[str] = []
         self._lock = threading.Lock()
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.05)
@@ -408,7 +410,9 @@ class RawHttpServer:
                     if not data:
                         return
                     request += data
-                self.behaviour(conn, self)
+                with self._lock:
+                    self.paths.append(request.split(b" ", 2)[1].decode())
+                self.behaviour(conn, self, request)
             except OSError:
                 pass  # the client gave up (the point of most of these tests)
 
@@ -423,7 +427,7 @@ def http_head(status: str = "200 OK", **headers: str | int) -> bytes:
 def trickle(body: bytes, every: float) -> Behaviour:
     """Send the head at once, then ``body`` one byte per ``every`` seconds."""
 
-    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
         conn.sendall(http_head(content_type="application/json", content_length=len(body)))
         for i in range(len(body)):
             if server.stopping.wait(every):
@@ -436,7 +440,7 @@ def trickle(body: bytes, every: float) -> Behaviour:
 def trickle_headers(every: float, count: int = 40) -> Behaviour:
     """Send the status line, then a header one byte per ``every`` seconds (``count`` bytes)."""
 
-    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
         conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
         for _ in range(count):
             if server.stopping.wait(every):
@@ -450,7 +454,7 @@ def trickle_headers(every: float, count: int = 40) -> Behaviour:
 def stall_after_headers(prefix: bytes = b"", length: int = 1000) -> Behaviour:
     """Send the head (announcing ``length`` bytes) and ``prefix``, then nothing."""
 
-    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
         conn.sendall(http_head(content_type="application/json", content_length=length) + prefix)
         server.stopping.wait()
 
@@ -470,7 +474,7 @@ def gzip_bomb(inflated: int) -> bytes:
 def send_all(head: bytes, body: bytes) -> Behaviour:
     """Send ``head`` and ``body`` at once."""
 
-    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
         conn.sendall(head + body)
 
     return behave
@@ -479,7 +483,7 @@ def send_all(head: bytes, body: bytes) -> Behaviour:
 def endless_chunks(total: int, chunk: int = 64 * 1024) -> Behaviour:
     """A chunked body (no Content-Length) of up to ``total`` bytes, counted in ``sent``."""
 
-    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
         conn.sendall(http_head(content_type="application/json", transfer_encoding="chunked"))
         piece = f"{chunk:x}\r\n".encode() + b" " * chunk + b"\r\n"
         for _ in range(total // chunk):
@@ -497,7 +501,7 @@ def keep_alive(head: bytes, body: bytes) -> Behaviour:
     count in ``server.closed_by_client`` when the client closes it (a pooled connection
     released by ``Session.close``)."""
 
-    def behave(conn: socket.socket, server: RawHttpServer) -> None:
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
         conn.sendall(head + body)
         conn.settimeout(0.05)
         while not server.stopping.is_set():
@@ -510,5 +514,14 @@ def keep_alive(head: bytes, body: bytes) -> Behaviour:
                 return
             if b"\r\n\r\n" in data:
                 conn.sendall(head + body)
+
+    return behave
+
+
+def redirect_once(redirect: bytes, final: bytes) -> Behaviour:
+    """Answer ``/final`` with ``final``; any other path with ``redirect`` (a 3xx to it)."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(final if request.startswith(b"GET /final ") else redirect)
 
     return behave
