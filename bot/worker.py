@@ -130,6 +130,7 @@ class Worker:
         except Exception:  # shutting down: log, never lose the queued rows
             log.exception("delivery during shutdown failed; undelivered alerts stay queued")
         await self.notifier.stop()
+        await asyncio.to_thread(self.poller.close)  # the sources' pooled HTTP connections
         await asyncio.to_thread(self._flush)
         await asyncio.to_thread(self.store.close)
         log.info("worker %s stopped", self.worker_id)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
+import time as wall
+import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -19,10 +22,19 @@ from bot.sources.http import HttpClient, HttpSourceParams, parse_retry_after
 from bot.sources.yahoo import YahooParams, YahooSource
 from tests.fakes.yahoo import (
     SAD_PANDA_HTML,
+    RawHttpServer,
     Reply,
     YahooFake,
     chart_error,
     chart_response,
+    endless_chunks,
+    gzip_bomb,
+    http_head,
+    redirect_once,
+    send_all,
+    stall_after_headers,
+    trickle,
+    trickle_headers,
 )
 
 
@@ -363,6 +375,148 @@ def test_empty_body_is_a_source_error(yahoo_fake: YahooFake) -> None:
     yahoo_fake.chart("^RUT", Reply(""))
     with pytest.raises(SourceError, match="empty response"):
         make_source(yahoo_fake.base_url).fetch_latest("RUT", RUT)
+
+
+# -- servers that misbehave on the wire: total deadline and size cap ---------------------------
+
+
+def fetch_failure(server: RawHttpServer, **params: Any) -> tuple[SourceError, float]:
+    """Fetch RUT once from ``server``; the SourceError raised and the seconds it took."""
+    source = make_source(server.base_url, **{"attempts": 1, **params})
+    started = wall.monotonic()
+    with pytest.raises(SourceError) as caught:
+        source.fetch_latest("RUT", RUT)
+    source.close()
+    return caught.value, wall.monotonic() - started
+
+
+def assert_located(error: SourceError) -> None:
+    assert error.symbol == "RUT"
+    assert error.url is not None and error.url.startswith("http://127.0.0.1:")
+    assert "/v8/finance/chart/" in error.url and str(error).startswith("RUT http://127.0.0.1")
+
+
+def test_a_trickling_server_is_cut_off_at_the_total_deadline() -> None:
+    # One byte every 0.1 s never trips a per-read timeout of 0.5 s; 40 bytes would take 4 s.
+    with RawHttpServer(trickle(b"x" * 40, every=0.1)) as server:
+        error, took = fetch_failure(server, timeout=0.5)
+    assert "timed out after 0.5s" in str(error), error
+    assert error.retryable
+    assert_located(error)
+    assert took < 1.5
+
+
+def test_a_server_trickling_its_headers_is_cut_off_at_the_total_deadline() -> None:
+    # http.client reads headers itself; without the head watchdog this takes 4 s and succeeds
+    with RawHttpServer(trickle_headers(every=0.1, count=40)) as server:
+        error, took = fetch_failure(server, timeout=0.5)
+    assert "timed out after 0.5s" in str(error), error
+    assert error.retryable
+    assert_located(error)
+    assert took < 1.5
+
+
+def test_a_server_stalling_after_the_headers_times_out_within_the_deadline() -> None:
+    with RawHttpServer(stall_after_headers(prefix=b'{"chart": ')) as server:
+        error, took = fetch_failure(server, timeout=0.5)
+    assert "timed out after 0.5s (10 bytes received)" in str(error), error
+    assert_located(error)
+    assert took < 1.5
+
+
+def test_a_cycle_is_bounded_by_timeout_times_attempts() -> None:
+    with RawHttpServer(trickle(b"x" * 100, every=0.1)) as server:
+        error, took = fetch_failure(server, timeout=0.4, attempts=2)
+    assert "timed out after 0.4s" in str(error) and "gave up after 2 attempts" in str(error)
+    assert took < 2.0
+
+
+def test_a_gzip_bomb_is_stopped_at_max_bytes_without_inflating_it() -> None:
+    bomb = gzip_bomb(32 << 20)  # 32 MiB of zeros, about 32 KB on the wire
+    head = http_head(
+        content_type="application/json", content_encoding="gzip", content_length=len(bomb)
+    )
+    with RawHttpServer(send_all(head, bomb)) as server:
+        tracemalloc.start()
+        try:
+            error, _ = fetch_failure(server, max_bytes="1MB")
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert "response too large: body exceeds max_bytes 1,000,000" in str(error), error
+    assert not error.retryable
+    assert_located(error)
+    assert peak < 8 << 20, f"peak {peak:,} bytes while reading a capped body"
+
+
+def test_an_oversized_plain_body_is_refused_by_its_content_length() -> None:
+    body = b" " * 3_000_000
+    head = http_head(content_type="application/json", content_length=len(body))
+    with RawHttpServer(send_all(head, body)) as server:
+        error, _ = fetch_failure(server, max_bytes="1MB")
+    assert "Content-Length 3,000,000 exceeds max_bytes 1,000,000" in str(error), error
+    assert_located(error)
+
+
+def test_an_oversized_chunked_body_is_abandoned_early() -> None:
+    with RawHttpServer(endless_chunks(total=40 << 20)) as server:
+        error, _ = fetch_failure(server, max_bytes="1MB")
+        sent = server.sent
+    assert "body exceeds max_bytes 1,000,000" in str(error), error
+    assert_located(error)
+    assert sent < 10 << 20  # the client hung up long before the 40 MiB were sent
+
+
+def test_a_redirect_body_is_never_read() -> None:
+    # requests reads a redirect's whole body to release the connection: a bomb there would
+    # inflate past any cap. The body is closed unread.
+    bomb = gzip_bomb(32 << 20)
+    redirect = http_head(
+        "302 Found", location="/final", content_encoding="gzip", content_length=len(bomb)
+    )
+    body = json.dumps(chart_response(price=2250.5)).encode()
+    final = http_head(content_type="application/json", content_length=len(body)) + body
+    with RawHttpServer(redirect_once(redirect + bomb, final)) as server:
+        source = make_source(server.base_url, max_bytes="1MB", attempts=1)
+        tracemalloc.start()
+        try:
+            observation = source.fetch_latest("RUT", RUT)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        source.close()
+        assert server.paths[-1] == "/final"
+    assert observation.value == 2250.5
+    assert peak < 8 << 20, f"peak {peak:,} bytes following a redirect"
+
+
+def test_endless_redirects_are_a_source_error() -> None:
+    loop = http_head("302 Found", location="/again", content_length=0)
+    with RawHttpServer(redirect_once(loop, loop)) as server:
+        error, _ = fetch_failure(server)
+        assert len(server.paths) == 6
+    assert "Exceeded 5 redirects" in str(error)
+    assert_located(error)
+
+
+def test_max_bytes_default_and_units() -> None:
+    assert HttpSourceParams.model_validate({"type": "x"}).max_bytes == 8_000_000
+    assert HttpSourceParams.model_validate({"type": "x", "max_bytes": "2MiB"}).max_bytes == 2**21
+    with pytest.raises(ValueError, match="max_bytes"):
+        HttpSourceParams.model_validate({"type": "x", "max_bytes": "lots"})
+
+
+def test_a_normal_gzip_answer_still_works() -> None:
+    # the real servers compress; the streamed reader must decode exactly like .content did
+    body = gzip.compress(json.dumps(chart_response(price=2250.5)).encode())
+    head = http_head(
+        content_type="application/json", content_encoding="gzip", content_length=len(body)
+    )
+    with RawHttpServer(send_all(head, body)) as server:
+        source = make_source(server.base_url)
+        assert source.fetch_latest("RUT", RUT).value == 2250.5
+        assert source.fetch_latest("RUT", RUT).value == 2250.5  # a reused connection too
+        source.close()
 
 
 # -- helper pieces -----------------------------------------------------------------------------

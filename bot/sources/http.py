@@ -1,26 +1,40 @@
-"""The one HTTP helper every HTTP source uses: session, timeouts, retries, 429 cool-down, HTML.
+"""The one HTTP helper every HTTP source uses: session, deadlines, size caps, retries, 429
+cool-down, HTML.
 
 Why not ``urllib3.util.Retry`` mounted on the session: it sleeps with :func:`time.sleep`
 (tests must inject the sleep), it cannot put a whole source into a cool-down that later polls
 respect, and it cannot tell an HTML error page served with HTTP 200 from data. The loop here is
 short and does exactly those three things; requests/urllib3 still do all the HTTP.
+
+Why the body is streamed by hand: ``requests``' ``timeout`` bounds each socket read, not the
+request, so a server trickling one byte a second holds a fetch forever; and ``.content`` holds
+the whole (decompressed) body, so a gzip bomb inflates to gigabytes. :meth:`HttpClient.get`
+reads the body in pieces against a total deadline (``timeout``) and a decoded size cap
+(``max_bytes``), so one attempt costs at most about ``timeout`` and ``max_bytes`` whatever the
+server does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import re
+import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import ClassVar
 
 import requests
-from pydantic import Field
+import urllib3
+from pydantic import ByteSize, Field
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.response import HTTPResponse
 
 from bot.clock import Clock
 from bot.config import Duration, SourceParams
@@ -36,6 +50,62 @@ Sleep = Callable[[float], None]
 MAX_COOLDOWN = timedelta(days=1)
 # urllib3 keeps this many connections per host; the poller never runs more than 32 threads.
 POOL_SIZE = 32
+# Decoded bytes asked of urllib3 per read: small enough that a gzip bomb never inflates more
+# than this at once (urllib3 bounds decompression by the amount asked), big enough that a
+# multi-megabyte CSV is a few hundred reads.
+READ_CHUNK = 64 * 1024
+DEFAULT_MAX_BYTES = 8_000_000
+MAX_REDIRECTS = 5
+
+
+# -- the deadline while waiting for the response head -----------------------------------------
+#
+# http.client reads the status line and headers itself, one socket read at a time, so a server
+# trickling its headers is bounded by nothing but the per-read timeout. While a request waits
+# for its head, a timer shuts the socket down at the attempt's deadline; the blocked read then
+# ends at once. The deadline travels in a thread-local: each poller thread runs one request.
+
+_REQUEST_DEADLINE = threading.local()
+
+
+@contextlib.contextmanager
+def _head_deadline(sock: socket.socket | None) -> Iterator[None]:
+    at: float | None = getattr(_REQUEST_DEADLINE, "at", None)
+    if at is None or sock is None:
+        yield
+        return
+    timer = threading.Timer(max(at - time.monotonic(), 0.0), _shut_down, args=(sock,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+def _shut_down(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed: nothing left to interrupt
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+class _DeadlineHTTPConnection(HTTPConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with _head_deadline(self.sock):
+            return super().getresponse()
+
+
+class _DeadlineHTTPSConnection(HTTPSConnection):
+    def getresponse(self) -> HTTPResponse:  # type: ignore[override]  # as urllib3 does
+        with _head_deadline(self.sock):
+            return super().getresponse()
+
+
+class _DeadlineHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _DeadlineHTTPConnection
+
+
+class _DeadlineHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _DeadlineHTTPSConnection
 
 
 class HttpSourceParams(SourceParams):
@@ -49,6 +119,8 @@ class HttpSourceParams(SourceParams):
     """Upper bound of one retry delay."""
     cooldown: Duration = timedelta(minutes=15)
     """How long the source pauses after HTTP 429 when the server sends no Retry-After."""
+    max_bytes: ByteSize = Field(default=ByteSize(DEFAULT_MAX_BYTES), ge=1024)
+    """Largest response body accepted, counted after decompression (``8MB``, ``512KiB``)."""
 
 
 def looks_like_html(text: str, content_type: str = "") -> bool:
@@ -92,6 +164,11 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+class CoolingDown(SourceError):
+    """No request was sent: the source is in a cool-down after a rate limit. Not a new
+    failure (the one that started the cool-down was reported), so it is logged quietly."""
+
+
 class HttpClient:
     """GETs for one source, with retries, back-off and a per-source 429 cool-down.
 
@@ -118,8 +195,14 @@ class HttpClient:
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = USER_AGENT
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        adapter.poolmanager.pool_classes_by_scheme = {
+            "http": _DeadlineHTTPPool,
+            "https": _DeadlineHTTPSPool,
+        }
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
+        self.session.max_redirects = MAX_REDIRECTS
+        self.session.hooks["response"].append(_drop_redirect_body)
         self._lock = threading.Lock()
         self._cooldown_until: datetime | None = None
 
@@ -142,7 +225,8 @@ class HttpClient:
             if self._cooldown_until is None or until > self._cooldown_until:
                 self._cooldown_until = until
             until = self._cooldown_until
-        log.warning(
+        # DEBUG: the error that caused it is logged once by the poller and says "cooling down".
+        log.debug(
             "source %s: %s; cooling down until %s (no requests until then)",
             self.source_name,
             reason,
@@ -154,7 +238,7 @@ class HttpClient:
         until = self.cooldown_until
         if until is not None:
             remaining = (until - self.clock.now()).total_seconds()
-            raise SourceError(
+            raise CoolingDown(
                 f"source {self.source_name} is cooling down after a rate limit until "
                 f"{until.isoformat(timespec='seconds')}; no request sent",
                 symbol=symbol,
@@ -207,7 +291,8 @@ class HttpClient:
                         ) from exc
                     raise
                 delay = self.backoff_delay(attempt)
-                log.info(
+                # DEBUG: the poller logs the outcome once; a retry that works is not news.
+                log.debug(
                     "source %s: %s; retry %d/%d in %.2fs",
                     self.source_name,
                     exc,
@@ -225,13 +310,16 @@ class HttpClient:
         error_detail: Callable[[str], str | None] | None,
     ) -> str:
         timeout = self.params.timeout.total_seconds()
+        # One deadline for the whole attempt: connect, first byte and body all count.
+        deadline = time.monotonic() + timeout
+        _REQUEST_DEADLINE.at = deadline
         try:
-            response = self.session.get(url, timeout=(timeout, timeout))
+            response = self.session.get(url, timeout=(timeout, timeout), stream=True)
         except requests.Timeout:
-            raise SourceError(
-                f"timed out after {timeout:g}s", symbol=symbol, url=url, retryable=True
-            ) from None
+            raise _timed_out(timeout, symbol, url) from None
         except requests.ConnectionError as exc:
+            if time.monotonic() >= deadline:  # the head watchdog cut the connection
+                raise _timed_out(timeout, symbol, url) from None
             raise SourceError(
                 f"connection failed: {_short_reason(exc)}", symbol=symbol, url=url, retryable=True
             ) from None
@@ -239,11 +327,18 @@ class HttpClient:
             raise SourceError(
                 f"request failed: {_short_reason(exc)}", symbol=symbol, url=url
             ) from None
+        finally:
+            _REQUEST_DEADLINE.at = None
+        try:
+            body = self._read_body(response, deadline, timeout, symbol, url)
+        finally:
+            response.close()  # an abandoned body must not keep its connection busy
 
         status = response.status_code
         # Decode explicitly: letting requests guess the charset of a big CSV is slow, and every
         # format we read is UTF-8 (or its ASCII subset).
-        text = response.content.decode("utf-8", errors="replace")
+        text = body.decode("utf-8", errors="replace")
+        del body
         content_type = response.headers.get("Content-Type", "")
         if status == 429:
             wait = parse_retry_after(response.headers.get("Retry-After"), self.clock.now())
@@ -288,6 +383,55 @@ class HttpClient:
             raise SourceError(f"empty response (HTTP {status})", symbol=symbol, url=url)
         return text
 
+    def _read_body(
+        self,
+        response: requests.Response,
+        deadline: float,
+        timeout: float,
+        symbol: str | None,
+        url: str,
+    ) -> bytes:
+        """The decoded body, read piecewise against ``deadline`` and ``params.max_bytes``.
+
+        ``read1`` returns whatever one socket read brings (a trickle cannot make it wait for a
+        full buffer), and before each read the socket timeout is cut to the time left, so the
+        attempt ends by ``deadline`` (plus scheduling noise) whatever the server does.
+        """
+        cap = int(self.params.max_bytes)
+        encoding = response.headers.get("Content-Encoding", "").strip().lower()
+        declared = response.headers.get("Content-Length", "").strip()
+        if encoding in ("", "identity") and declared.isdigit() and int(declared) > cap:
+            raise _too_large(cap, symbol, url, f"Content-Length {int(declared):,}")
+        raw = response.raw
+        body = bytearray()
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _timed_out(timeout, symbol, url, got=len(body))
+            _set_socket_timeout(raw, min(remaining, timeout))
+            try:
+                chunk = raw.read1(READ_CHUNK, decode_content=True)
+            except (TimeoutError, urllib3.exceptions.TimeoutError):
+                raise _timed_out(timeout, symbol, url, got=len(body)) from None
+            except urllib3.exceptions.DecodeError as exc:
+                raise SourceError(
+                    f"undecodable {encoding or 'response'} body: {_short_reason(exc)}",
+                    symbol=symbol,
+                    url=url,
+                ) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise SourceError(
+                    f"connection failed while reading the body: {_short_reason(exc)}",
+                    symbol=symbol,
+                    url=url,
+                    retryable=True,
+                ) from None
+            if not chunk:
+                return bytes(body)
+            body += chunk
+            if len(body) > cap:
+                raise _too_large(cap, symbol, url, "body")
+
     def close(self) -> None:
         """Close pooled connections."""
         self.session.close()
@@ -316,6 +460,39 @@ class HttpSource(Source):
 
     def close(self) -> None:
         self.http.close()
+
+
+def _drop_redirect_body(response: requests.Response, *args: object, **kwargs: object) -> None:
+    """Response hook: close a redirect's body unread. requests reads it whole (to free the
+    connection) before following the redirect, which no cap would bound."""
+    if response.is_redirect:
+        response.close()
+
+
+def _timed_out(timeout: float, symbol: str | None, url: str, *, got: int = -1) -> SourceError:
+    progress = f" ({got:,} bytes received)" if got >= 0 else ""
+    return SourceError(
+        f"timed out after {timeout:g}s{progress}", symbol=symbol, url=url, retryable=True
+    )
+
+
+def _too_large(cap: int, symbol: str | None, url: str, what: str) -> SourceError:
+    # Not retryable: the same URL will send the same oversized answer again.
+    return SourceError(
+        f"response too large: {what} exceeds max_bytes {cap:,}", symbol=symbol, url=url
+    )
+
+
+def _set_socket_timeout(raw: object, seconds: float) -> None:
+    """Cut the next socket read of ``raw`` (a urllib3 response) to ``seconds``.
+
+    Best effort: without a reachable socket the per-read ``timeout`` still applies and the
+    deadline is checked after every read.
+    """
+    sock = getattr(getattr(raw, "connection", None), "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):  # a socket closed under us: the read will say so
+            sock.settimeout(max(seconds, 0.001))
 
 
 def _short_reason(exc: Exception) -> str:

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
-from bot.clock import Clock
+from bot.clock import Clock, SystemClock
 from bot.config import Config, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sources.base import SOURCES, Source
 from bot.sources.csvfile import CsvSource
-from bot.sources.http import HttpSource, Sleep
+from bot.sources.http import CoolingDown, HttpSource, Sleep
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +50,43 @@ def build_sources(config: Config, clock: Clock, *, sleep: Sleep = time.sleep) ->
     return sources
 
 
+# While a session's daily bar is not published yet, the worker asks for it on every poll. Asking
+# again sooner than this brings nothing new; it is longer than the default 60 s poll interval
+# (a shorter back-off would save no request) and short next to the bar's publication lag.
+NO_BAR_BACKOFF = timedelta(minutes=5)
+
+
 class Poller:
     """Fetches observations and daily history from configured sources, with failover."""
 
-    def __init__(self, sources: Mapping[str, Source], *, concurrency: int = 4) -> None:
+    def __init__(
+        self,
+        sources: Mapping[str, Source],
+        *,
+        concurrency: int = 4,
+        clock: Clock | None = None,
+        no_bar_backoff: timedelta = NO_BAR_BACKOFF,
+    ) -> None:
         self.sources = dict(sources)
         self.concurrency = max(1, concurrency)
+        # The sources' clock unless told otherwise: the back-off must run on the same time.
+        self.clock: Clock = clock or next(
+            (source.clock for source in self.sources.values()), SystemClock()
+        )
+        self.no_bar_backoff = no_bar_backoff
+        # (symbol, start, end) -> (asked at, answer) of daily requests whose answer lacked `end`
+        self._no_bar: dict[tuple[str, date | None, date], tuple[datetime, DailySeries]] = {}
+        self._lock = threading.Lock()
+        self._crashes_seen: set[tuple[str, str]] = set()
 
     @classmethod
     def from_config(cls, config: Config, clock: Clock, *, sleep: Sleep = time.sleep) -> Poller:
         """A poller over :func:`build_sources` with ``poll.concurrency`` workers."""
-        return cls(build_sources(config, clock, sleep=sleep), concurrency=config.poll.concurrency)
+        return cls(
+            build_sources(config, clock, sleep=sleep),
+            concurrency=config.poll.concurrency,
+            clock=clock,
+        )
 
     def _with_failover(
         self,
@@ -67,10 +94,17 @@ class Poller:
         spec: SymbolConfig,
         what: str,
         call: Callable[[Source], T],
+        *,
+        level: int = logging.WARNING,
     ) -> T:
         """Try each of the symbol's sources in order; return the first success or raise the
         last error. Unexpected exceptions (bugs in a source) become :class:`SourceError` too,
-        so one bad source never takes down a poll."""
+        so one bad source never takes down a poll.
+
+        Logging: exactly one line per failed source (symbol, source, URL, cause; the last one
+        says when every source failed) at ``level``; retries inside a source log at DEBUG
+        only, and a source skipped for its cool-down (no request sent) at INFO.
+        """
         names = list(spec.source)
         last_error: SourceError | None = None
         failed: list[str] = []
@@ -84,14 +118,14 @@ class Poller:
                 except SourceError as exc:
                     last_error = exc
                 except Exception as exc:  # a bug in one source must not stop the others
-                    log.exception("%s: source %s crashed fetching %s", symbol_id, name, what)
+                    self._log_crash(symbol_id, name, what, exc)
                     last_error = SourceError(
                         f"source {name} failed unexpectedly: {type(exc).__name__}: {exc}",
                         symbol=symbol_id,
                     )
                 else:
                     if failed:
-                        log.warning(
+                        log.info(
                             "%s: %s served by %s (failover after %s failed)",
                             symbol_id,
                             what,
@@ -103,24 +137,40 @@ class Poller:
                     return result
             failed.append(name)
             if index + 1 < len(names):
-                log.warning(
-                    "%s: source %s failed (%s); trying %s",
-                    symbol_id,
-                    name,
-                    last_error,
-                    names[index + 1],
-                )
-        assert last_error is not None  # SymbolConfig.source has at least one entry
-        if len(names) > 1:
-            log.warning(
-                "%s: every source failed (%s); last error: %s",
+                outcome = f"trying {names[index + 1]}"
+            elif len(names) > 1:
+                outcome = f"every source failed ({', '.join(names)})"
+            else:
+                outcome = ""
+            log.log(
+                logging.INFO if isinstance(last_error, CoolingDown) else level,
+                "%s: %s from source %s failed: %s%s",
                 symbol_id,
-                ", ".join(names),
-                last_error,
+                what,
+                name,
+                _without_symbol(last_error),
+                f"; {outcome}" if outcome else "",
+            )
+        assert last_error is not None  # SymbolConfig.source has at least one entry
+        raise last_error
+
+    def _log_crash(self, symbol_id: str, name: str, what: str, exc: Exception) -> None:
+        """A bug in a source: a traceback the first time (per source and exception type), so
+        it fails loudly once; after that the WARNING line above, the traceback at DEBUG."""
+        key = (name, type(exc).__name__)
+        with self._lock:
+            first = key not in self._crashes_seen
+            self._crashes_seen.add(key)
+        if first:
+            log.error(
+                "%s: source %s crashed fetching %s (a bug; traceback shown once)",
+                symbol_id,
+                name,
+                what,
+                exc_info=exc,
             )
         else:
-            log.warning("%s: %s", symbol_id, last_error)
-        raise last_error
+            log.debug("%s: source %s crashed fetching %s", symbol_id, name, what, exc_info=exc)
 
     def fetch_latest(self, symbol_id: str, spec: SymbolConfig) -> Observation:
         """The latest observation of one symbol (failover across its sources).
@@ -165,10 +215,42 @@ class Poller:
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
     ) -> DailySeries:
         """Daily history of one symbol (failover across its sources); raises the last
-        :class:`SourceError` when all fail."""
-        return self._with_failover(
-            symbol_id, spec, "daily history", lambda s: s.fetch_daily(symbol_id, spec, start, end)
+        :class:`SourceError` when all fail.
+
+        An answer without a bar for ``end`` ("not published yet") is remembered for
+        ``no_bar_backoff``: the same request within that time returns it again (a copy)
+        without asking the source.
+        """
+        key = (symbol_id, start, end) if end is not None else None
+        now = self.clock.now()
+        if key is not None:
+            with self._lock:
+                cached = self._no_bar.get(key)
+            if cached is not None and now - cached[0] < self.no_bar_backoff:
+                log.debug("%s: no daily bar for %s yet; not asking again so soon", symbol_id, end)
+                return _copy(cached[1])
+        # INFO: both callers (history loader, worker) log the final error at WARNING with
+        # their context; the per-source lines stay visible for diagnosing a failover.
+        series = self._with_failover(
+            symbol_id,
+            spec,
+            "daily history",
+            lambda s: s.fetch_daily(symbol_id, spec, start, end),
+            level=logging.INFO,
         )
+        if key is not None and end is not None:
+            last = series.last()
+            with self._lock:
+                if last is None or last[0] < end:
+                    self._no_bar[key] = (now, _copy(series))
+                else:
+                    self._no_bar.pop(key, None)
+                # forget entries whose back-off is over (one per symbol and day at most)
+                for old in [
+                    k for k, (at, _) in self._no_bar.items() if now - at >= self.no_bar_backoff
+                ]:
+                    del self._no_bar[old]
+        return series
 
     def close(self) -> None:
         """Close every source's connections."""
@@ -177,3 +259,18 @@ class Poller:
                 source.close()
             except Exception:  # closing is best effort; keep closing the others
                 log.debug("closing source %s failed", source.name, exc_info=True)
+
+
+def _copy(series: DailySeries) -> DailySeries:
+    # callers append to the series they get (the worker's history): never hand out the cache
+    return DailySeries(series.dates, series.values, series.columns)
+
+
+def _without_symbol(error: SourceError) -> str:
+    """``error``'s text without its leading symbol (the log line starts with it already)."""
+    text = str(error)
+    if error.symbol and text.startswith(f"{error.symbol} "):
+        return text[len(error.symbol) + 1 :]
+    if error.symbol and text.startswith(f"{error.symbol}: "):
+        return text[len(error.symbol) + 2 :]
+    return text

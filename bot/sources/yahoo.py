@@ -107,13 +107,50 @@ def _number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+# A quote or bar stamped further ahead than this is not data but garbage (clock skew between
+# Yahoo and us is seconds; a bar of "today" in Tokyo is at most a day ahead of UTC midnight).
+MAX_FUTURE = timedelta(days=2)
+
+
+def epoch_time(
+    stamp: Any,
+    what: str,
+    *,
+    now: datetime | None = None,
+    symbol: str | None = None,
+    url: str | None = None,
+) -> datetime:
+    """A Yahoo epoch-seconds field as a UTC datetime; :class:`SourceError` (one clear line,
+    no traceback) for a non-number, an epoch ``datetime`` cannot hold (year 10000, 1e300),
+    or, given ``now``, a time more than :data:`MAX_FUTURE` ahead of it (year 2100)."""
+    if not _number(stamp) or not math.isfinite(stamp):
+        raise SourceError(f"Yahoo sent a non-numeric {what} {stamp!r}", symbol=symbol, url=url)
+    try:
+        when = datetime.fromtimestamp(stamp, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise SourceError(
+            f"Yahoo sent an out-of-range {what} {stamp!r}", symbol=symbol, url=url
+        ) from None
+    if now is not None and when > now + MAX_FUTURE:
+        raise SourceError(
+            f"Yahoo sent a {what} in the future ({when.isoformat()})", symbol=symbol, url=url
+        )
+    return when
+
+
 def parse_quote(
-    result: dict[str, Any], *, symbol: str, source: str = "", url: str | None = None
+    result: dict[str, Any],
+    *,
+    symbol: str,
+    source: str = "",
+    url: str | None = None,
+    now: datetime | None = None,
 ) -> Observation:
     """The intraday quote in ``meta`` as a ``price`` observation.
 
     ``session`` is the quote's date in the exchange's zone. Non-finite or non-positive prices
-    pass through on purpose: the sanity checker rejects (and logs) them in one place.
+    pass through on purpose: the sanity checker rejects (and logs) them in one place. A quote
+    time that is not a usable epoch (or, given ``now``, lies in the future) is an error.
     """
     meta = _meta(result, symbol, url)
     price = meta.get("regularMarketPrice")
@@ -131,7 +168,7 @@ def parse_quote(
             url=url,
         )
     zone = exchange_zone(result, symbol=symbol, url=url)
-    when = datetime.fromtimestamp(stamp, UTC)
+    when = epoch_time(stamp, "meta.regularMarketTime", now=now, symbol=symbol, url=url)
     return Observation(
         symbol=symbol,
         time=when,
@@ -149,6 +186,7 @@ def parse_daily_bars(
     url: str | None = None,
     start: date | None = None,
     end: date | None = None,
+    now: datetime | None = None,
 ) -> DailySeries:
     """Daily closes from ``timestamp`` + ``indicators.quote[0].close``.
 
@@ -176,9 +214,9 @@ def parse_daily_bars(
     for stamp, close in zip(stamps, closes, strict=True):
         if close is None or not _number(close) or not math.isfinite(close):
             continue
-        if not _number(stamp):
-            raise SourceError(f"Yahoo sent a bad bar timestamp {stamp!r}", symbol=symbol, url=url)
-        day = datetime.fromtimestamp(stamp, UTC).astimezone(zone).date()
+        # Negative epochs are fine: index history starts before 1970.
+        moment = epoch_time(stamp, "bar timestamp", now=now, symbol=symbol, url=url)
+        day = moment.astimezone(zone).date()
         if (start is not None and day < start) or (end is not None and day > end):
             continue
         rows[day] = float(close)
@@ -210,7 +248,9 @@ class YahooSource(HttpSource):
         assert isinstance(params, YahooParams)
         query = {"range": params.quote_range, "interval": params.quote_interval}
         result, url = self._chart(symbol_id, spec, query)
-        return parse_quote(result, symbol=symbol_id, source=self.name, url=url)
+        return parse_quote(
+            result, symbol=symbol_id, source=self.name, url=url, now=self.clock.now()
+        )
 
     def fetch_daily(
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
@@ -230,4 +270,6 @@ class YahooSource(HttpSource):
             query["period1"] = str(int(first.timestamp()))
             query["period2"] = str(int(last.timestamp()))
         result, url = self._chart(symbol_id, spec, query)
-        return parse_daily_bars(result, symbol=symbol_id, url=url, start=start, end=end)
+        return parse_daily_bars(
+            result, symbol=symbol_id, url=url, start=start, end=end, now=self.clock.now()
+        )

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
@@ -332,3 +334,194 @@ def yahoo_fake() -> Iterator[YahooFake]:
     """A started :class:`YahooFake` on 127.0.0.1, stopped after the test."""
     with YahooFake() as fake:
         yield fake
+
+
+# ---------------------------------------------------------------------------------------------
+# A raw HTTP server that misbehaves on the wire (trickles, stalls, bombs)
+# ---------------------------------------------------------------------------------------------
+
+Behaviour = Callable[[socket.socket, "RawHttpServer", bytes], None]
+
+
+class RawHttpServer:
+    """A bare TCP server on 127.0.0.1: each connection's request is read, then ``behaviour``
+    writes whatever bytes it likes (a well-formed head, then a trickle, a stall, a bomb).
+
+    ``behaviour(conn, server, request)`` (``request``: the request head as received) must
+    return soon after ``server.stopping`` is set; ``sent`` counts the body bytes behaviours
+    report via :meth:`count_sent`, ``paths`` the request paths seen.
+    """
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        self.behaviour = behaviour
+        self.stopping = threading.Event()
+        self.sent = 0
+        self.closed_by_client = 0
+        self.paths: list[str] = []
+        self._lock = threading.Lock()
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self._threads: list[threading.Thread] = []
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._sock.getsockname()[1]}"
+
+    def client_closed(self) -> None:
+        """Record that a client closed its (kept-alive) connection."""
+        with self._lock:
+            self.closed_by_client += 1
+
+    def count_sent(self, n: int) -> None:
+        with self._lock:
+            self.sent += n
+
+    def __enter__(self) -> Self:
+        self._acceptor.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self._acceptor.join(2)
+        for thread in self._threads:
+            thread.join(2)
+        self._sock.close()
+
+    def _accept(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(2)
+            request = b""
+            try:
+                while b"\r\n\r\n" not in request:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    request += data
+                with self._lock:
+                    self.paths.append(request.split(b" ", 2)[1].decode())
+                self.behaviour(conn, self, request)
+            except OSError:
+                pass  # the client gave up (the point of most of these tests)
+
+
+def http_head(status: str = "200 OK", **headers: str | int) -> bytes:
+    """A response head; keyword names become headers (``content_length`` → Content-Length)."""
+    lines = [f"HTTP/1.1 {status}"]
+    lines += [f"{k.replace('_', '-').title()}: {v}" for k, v in headers.items()]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def trickle(body: bytes, every: float) -> Behaviour:
+    """Send the head at once, then ``body`` one byte per ``every`` seconds."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(http_head(content_type="application/json", content_length=len(body)))
+        for i in range(len(body)):
+            if server.stopping.wait(every):
+                return
+            conn.sendall(body[i : i + 1])
+
+    return behave
+
+
+def trickle_headers(every: float, count: int = 40) -> Behaviour:
+    """Send the status line, then a header one byte per ``every`` seconds (``count`` bytes)."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+        for _ in range(count):
+            if server.stopping.wait(every):
+                return
+            conn.sendall(b"a")
+        conn.sendall(b"\r\nContent-Length: 2\r\n\r\n{}")
+
+    return behave
+
+
+def stall_after_headers(prefix: bytes = b"", length: int = 1000) -> Behaviour:
+    """Send the head (announcing ``length`` bytes) and ``prefix``, then nothing."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(http_head(content_type="application/json", content_length=length) + prefix)
+        server.stopping.wait()
+
+    return behave
+
+
+def gzip_bomb(inflated: int) -> bytes:
+    """A gzip member of ``inflated`` zero bytes (about 1/1000 of that on the wire), built
+    without ever holding the inflated data."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = bytes(1 << 20)
+    parts = [packer.compress(block) for _ in range(inflated // len(block))]
+    parts.append(packer.flush())
+    return b"".join(parts)
+
+
+def send_all(head: bytes, body: bytes) -> Behaviour:
+    """Send ``head`` and ``body`` at once."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(head + body)
+
+    return behave
+
+
+def endless_chunks(total: int, chunk: int = 64 * 1024) -> Behaviour:
+    """A chunked body (no Content-Length) of up to ``total`` bytes, counted in ``sent``."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(http_head(content_type="application/json", transfer_encoding="chunked"))
+        piece = f"{chunk:x}\r\n".encode() + b" " * chunk + b"\r\n"
+        for _ in range(total // chunk):
+            if server.stopping.is_set():
+                return
+            conn.sendall(piece)
+            server.count_sent(chunk)
+        conn.sendall(b"0\r\n\r\n")
+
+    return behave
+
+
+def keep_alive(head: bytes, body: bytes) -> Behaviour:
+    """Answer every request on the connection with ``head`` + ``body`` and keep it open;
+    count in ``server.closed_by_client`` when the client closes it (a pooled connection
+    released by ``Session.close``)."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(head + body)
+        conn.settimeout(0.05)
+        while not server.stopping.is_set():
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not data:
+                server.client_closed()
+                return
+            if b"\r\n\r\n" in data:
+                conn.sendall(head + body)
+
+    return behave
+
+
+def redirect_once(redirect: bytes, final: bytes) -> Behaviour:
+    """Answer ``/final`` with ``final``; any other path with ``redirect`` (a 3xx to it)."""
+
+    def behave(conn: socket.socket, server: RawHttpServer, request: bytes) -> None:
+        conn.sendall(final if request.startswith(b"GET /final ") else redirect)
+
+    return behave
