@@ -102,6 +102,10 @@ class ScriptedServer:
         self.server.start()
         return self
 
+    def release(self) -> None:
+        """Let every delayed handler answer now (tests hold replies, then release them)."""
+        self._release.set()
+
     def stop(self) -> None:
         """Release delayed handlers, then stop the server."""
         self._release.set()
