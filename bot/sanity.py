@@ -45,15 +45,15 @@ from typing import Any
 from bot.clock import Clock
 from bot.config import SanityConfig
 from bot.errors import SanityError
-from bot.model import DailySeries, Observation
+from bot.model import DailySeries, History, Observation
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 2
 
-#: ``closes(symbol)`` → the symbol's daily history (final closes), or ``None``: the checker
-#: takes the newest row as a "last good close" when it has none of its own that is newer.
-Closes = Callable[[str], DailySeries | None]
+#: ``history()`` → the daily history (final closes) as it is now: the checker takes a symbol's
+#: newest row as its "last good close" when it has none of its own that is newer.
+HistoryOf = Callable[[], History]
 
 #: Neighbours on each side a history row is compared with (their median) by :func:`clean_daily`.
 NEIGHBOURS = 5
@@ -105,12 +105,14 @@ class SanityChecker:
     """Rejects non-finite, non-positive, future, implausible, stale, absurd and unconfirmed
     jumping observations."""
 
-    def __init__(self, config: SanityConfig, clock: Clock, closes: Closes | None = None) -> None:
-        """``closes`` gives the symbols' daily history (the worker's), so the absurd-value
+    def __init__(
+        self, config: SanityConfig, clock: Clock, history: HistoryOf | None = None
+    ) -> None:
+        """``history`` gives the symbols' daily history (the worker's), so the absurd-value
         bound has a last good close from the first poll on."""
         self.config = config
         self.clock = clock
-        self.closes = closes
+        self.history = history
         self._symbols: dict[str, _SymbolState] = {}
 
     def last_good(self, symbol: str) -> float | None:
@@ -219,7 +221,12 @@ class SanityChecker:
             and (session is None or state.close_day < session)
         ):
             best = (state.close_day, state.close)
-        series = self.closes(observation.symbol) if self.closes is not None else None
+        history = self.history() if self.history is not None else None
+        series = (
+            history.get(observation.symbol)
+            if history is not None and observation.symbol in history
+            else None
+        )
         if series is not None and len(series):
             index = series.index_before(session) if session is not None else len(series) - 1
             if index >= 0 and (best is None or series.dates[index] > best[0]):

@@ -12,7 +12,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.config import SanityConfig
 from bot.errors import SanityError
-from bot.model import DailySeries, Observation
+from bot.model import DailySeries, History, Observation
 from bot.sanity import SanityChecker, clean_daily
 
 T0 = datetime(2025, 1, 10, 15, 0, tzinfo=UTC)
@@ -143,7 +143,9 @@ def test_the_absurd_bound_uses_the_history_it_is_given_and_max_ratio() -> None:
     clock = FakeClock(T0)
     history = DailySeries([date(2025, 1, 8), date(2025, 1, 9)], [2450.0, 2500.0])
     checker = SanityChecker(
-        SanityConfig.model_validate({"max_ratio": 2}), clock, closes=lambda s: history
+        SanityConfig.model_validate({"max_ratio": 2}),
+        clock,
+        history=lambda: History({"RUT": history}),
     )
     with pytest.raises(SanityError, match=r"2× away from the last good close 2500 of 2025-01-09"):
         checker.check(obs(5001.0), market_open=True)  # even as the first value
@@ -205,7 +207,6 @@ def test_a_real_one_day_crash_alerts_once_confirmed() -> None:
     """^RUT closed 1,210.13 on 2020-03-13 and 1,037.42 (−14.3 %) on 2020-03-16: prices that
     open 12 % lower are held for five minutes, then accepted, and the rules fire."""
     from bot.engine import Engine
-    from bot.model import History
     from tests.test_rule_support import make_config
 
     friday = date(2020, 3, 13)
@@ -217,7 +218,7 @@ def test_a_real_one_day_crash_alerts_once_confirmed() -> None:
     history = History({"RUT": closes})
     open_time = datetime(2020, 3, 16, 13, 31, tzinfo=UTC)
     clock = FakeClock(open_time - timedelta(minutes=2))
-    checker = SanityChecker(config.sanity, clock, closes=history.get)
+    checker = SanityChecker(config.sanity, clock, history=lambda: history)
     states: dict[str, dict[str, object]] = {}
     alerts = []
     polls = [1211.0, 1210.0, 1065.0, 1061.0, 1058.0, 1062.0, 1059.0, 1060.0, 1052.0, 1050.0]
