@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -307,3 +308,18 @@ def test_a_state_poisoned_in_the_store_is_healed_on_load() -> None:
     # the first observation re-arms the healed rule (a first run), then 40 crossings alert
     assert _crossings(engine, states, clock, START) == 40
     assert states["rut-2500"]["seen"]["RUT/price"] < "2026"
+
+
+def test_quiet_hours_start_is_inside_and_end_is_outside() -> None:
+    """22:00-07:00 New York: 22:00:00 is quiet, 06:59 is quiet, 07:00:00 is not."""
+    ny = ZoneInfo("America/New_York")
+
+    def silent_at(hour: int, minute: int) -> bool:
+        moment = datetime(2025, 9, 18, hour, minute, tzinfo=ny) - timedelta(minutes=1)
+        result = run(cross(quiet_hours="22:00-07:00"), values=(2490, 2505), start=moment)
+        (alert,) = result.alerts
+        assert alert.time.astimezone(ny).strftime("%H:%M") == f"{hour:02d}:{minute:02d}"
+        return alert.silent
+
+    assert silent_at(22, 0) and silent_at(6, 59) and silent_at(0, 0)
+    assert not silent_at(7, 0) and not silent_at(21, 59)
