@@ -4,7 +4,9 @@ The replay uses the very same :class:`~bot.engine.Engine` as the live worker —
 not a second implementation. Every daily close becomes a ``close`` observation stamped at its
 session's actual close (from the symbol's calendar: 16:00 New York for XNYS, 13:00 on half
 days); rate series (FRED) become ``rate`` observations stamped like the live FRED source does
-(the row's date, 00:00 UTC); scheduled rules (``digest``) get a ``tick`` at each due moment.
+(the row's date, 00:00 UTC) and, being date-only, are shown as that date (``2015-12-16``, not
+the previous evening in New York); scheduled rules (``digest``) get a ``tick`` at each due
+moment.
 
 Rows before ``--start`` warm the rules up — the record, the windows, the armed flags, the
 cooldown clock, exactly as a bot running all along would have them — and their alerts are
@@ -33,6 +35,7 @@ from bot.engine import Engine
 from bot.errors import BotError
 from bot.model import Alert, DailySeries, History, Observation
 from bot.rules import Rule
+from bot.rules.text import fmt_when, local_moment
 
 _by_time = operator.attrgetter("time")
 
@@ -350,7 +353,7 @@ def load_history(
 def alert_json(alert: Alert, config: Config) -> dict[str, Any]:
     """One ``--json`` line: time, rule, type, symbol, value, message."""
     return {
-        "time": alert.time.astimezone(config.tz).isoformat(),
+        "time": local_moment(alert.time, config.tz, alert.day).isoformat(),
         "rule": alert.rule_id,
         "type": alert.rule_type,
         "symbol": alert.symbol,
@@ -363,7 +366,7 @@ def print_table(alerts: Sequence[Alert], config: Config, out: TextIO) -> None:
     """A human-readable table; continuation lines of long messages are indented."""
     rows = [
         (
-            alert.time.astimezone(config.tz).strftime("%Y-%m-%d %H:%M %Z"),
+            fmt_when(alert.time, config.tz, alert.day),
             alert.rule_id,
             alert.symbol,
             f"{alert.value:,.2f}",

@@ -18,6 +18,7 @@ from bot.clock import Clock
 from bot.config import Config, RuleParams
 from bot.model import Alert, AlertDraft, History, Observation, ObservationBatch
 from bot.rules import RULES, Rule, RuleContext
+from bot.rules.text import fmt_when
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,7 @@ class Engine:
                     wanted = ObservationBatch(o for o in ordered if (o.symbol, o.kind) in keys)
                 selections[keys] = wanted
             if params.expires is not None:
-                wanted = [o for o in wanted if not self._expired(params, o.time)]
+                wanted = [o for o in wanted if not self._expired(params, o)]
             previous = _healed(rule.id, states.get(rule.id) or {}, limit)
             # An observation no newer than the last one of its symbol and kind this rule
             # processed is a repeat (the same quote polled twice, a replica a moment behind):
@@ -154,10 +155,16 @@ class Engine:
         result.alerts.sort(key=_by_time)
         return result
 
-    def _expired(self, params: RuleParams, moment: datetime) -> bool:
-        return params.expires is not None and moment.astimezone(self.context.tz).date() > (
-            params.expires
+    def _expired(self, params: RuleParams, observation: Observation) -> bool:
+        if params.expires is None:
+            return False
+        # a date-only row (FRED) counts on its own date, not on the UTC midnight's local date
+        day = (
+            observation.session
+            if observation.date_only and observation.session is not None
+            else observation.time.astimezone(self.context.tz).date()
         )
+        return day > params.expires
 
     @staticmethod
     def _cooling_down(params: RuleParams, last_alert: str | None, moment: datetime) -> bool:
@@ -174,7 +181,7 @@ class Engine:
                 "symbol": draft.symbol,
                 "name": self.context.name(draft.symbol),
                 "value": draft.value,
-                "time": draft.time.astimezone(self.context.tz).strftime("%Y-%m-%d %H:%M %Z"),
+                "time": fmt_when(draft.time, self.context.tz, draft.day),
                 "message": draft.text,
                 **draft.fields,
             }
@@ -193,6 +200,7 @@ class Engine:
             text=text,
             silent=params.silent or quiet,
             chats=tuple(params.chats or ()),
+            day=draft.day,
         )
 
 
