@@ -420,3 +420,27 @@ def test_history_rate_rows_get_the_band_and_order_checks(caplog: pytest.LogCaptu
     assert cleaned.dates == [days[0], days[3]]
     assert cleaned.columns["lower"] == [4.25, 4.0]
     assert "FED" in caplog.text and "2025-01-02" in caplog.text and "plausible band" in caplog.text
+
+
+def test_garbage_twice_cannot_rearm_a_fired_rule() -> None:
+    """0.01 on two polls used to re-arm a fired ``cross`` (and 2,510 then fired again)."""
+    from bot.engine import Engine
+    from tests.test_rule_support import make_config
+
+    engine = Engine.from_config(
+        make_config({"id": "c", "type": "cross", "symbol": "RUT", "level": 2500})
+    )
+    clock = FakeClock(T0)
+    checker = make(clock)
+    states: dict[str, dict[str, object]] = {}
+    fired = 0
+    for value in (2490.0, 2510.0, 0.01, 0.01, 2510.0, 2512.0):
+        clock.advance(MIN)
+        try:
+            checked = [checker.check(obs(value, clock.now()), market_open=True)]
+        except SanityError:
+            checked = []
+        result = engine.evaluate(checked, History(), states, clock)  # type: ignore[arg-type]
+        states.update(result.states)
+        fired += len(result.alerts)
+    assert fired == 1
