@@ -24,7 +24,7 @@ import sys
 import time as time_module
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -64,7 +64,8 @@ def _close_times(spec: SymbolConfig | None, dates: Sequence[date]) -> list[datet
     """When each dated row became a final close: the session's close, from the calendar.
 
     Rows on days without a session (holiday rows some futures files have) count at the end of
-    that day in the exchange's time zone, as :meth:`MarketCalendar.close_is_final` treats them.
+    that day in the exchange's time zone (23:59:59, so they keep their date when shown), about
+    when :meth:`MarketCalendar.close_is_final` treats them as final.
     """
     if not dates:
         return []
@@ -75,7 +76,7 @@ def _close_times(spec: SymbolConfig | None, dates: Sequence[date]) -> list[datet
     for day in dates:
         moment = closes.get(day)
         if moment is None:
-            moment = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+            moment = datetime.combine(day, time(23, 59, 59), tz).astimezone(UTC)
         out.append(moment)
     return out
 

@@ -276,3 +276,15 @@ def test_date_only_alerts_render_time_as_the_date_and_expire_on_their_date() -> 
     # expires: 2024-12-19 still includes the row dated 2024-12-19 (00:00 UTC = the 18th in NY)
     assert len(replay(make_config({**rule, "expires": "2024-12-19"}), History({"FED": fed}))) == 1
     assert replay(make_config({**rule, "expires": "2024-12-18"}), History({"FED": fed})) == []
+
+
+def test_a_row_on_a_day_without_a_session_keeps_its_date() -> None:
+    """RTY=F has a row on 2025-01-09 (markets closed for a national day of mourning): it used
+    to be stamped at the next midnight and shown as 2025-01-10 00:00."""
+    from zoneinfo import ZoneInfo
+
+    from bot.config import SymbolConfig
+
+    spec = SymbolConfig(source=["yahoo"], ticker="RTY=F", calendar="XNYS")
+    (moment,) = backtest._close_times(spec, [date(2025, 1, 9)])
+    assert moment.astimezone(ZoneInfo("America/New_York")).date() == date(2025, 1, 9)
