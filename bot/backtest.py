@@ -4,7 +4,9 @@ The replay uses the very same :class:`~bot.engine.Engine` as the live worker —
 not a second implementation. Every daily close becomes a ``close`` observation stamped at its
 session's actual close (from the symbol's calendar: 16:00 New York for XNYS, 13:00 on half
 days); rate series (FRED) become ``rate`` observations stamped like the live FRED source does
-(the row's date, 00:00 UTC); scheduled rules (``digest``) get a ``tick`` at each due moment.
+(the row's date, 00:00 UTC) and, being date-only, are shown as that date (``2015-12-16``, not
+the previous evening in New York); scheduled rules (``digest``) get a ``tick`` at each due
+moment.
 
 Rows before ``--start`` warm the rules up — the record, the windows, the armed flags, the
 cooldown clock, exactly as a bot running all along would have them — and their alerts are
@@ -22,7 +24,7 @@ import sys
 import time as time_module
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -33,6 +35,7 @@ from bot.engine import Engine
 from bot.errors import BotError
 from bot.model import Alert, DailySeries, History, Observation
 from bot.rules import Rule
+from bot.rules.text import fmt_when, local_moment
 
 _by_time = operator.attrgetter("time")
 
@@ -61,7 +64,8 @@ def _close_times(spec: SymbolConfig | None, dates: Sequence[date]) -> list[datet
     """When each dated row became a final close: the session's close, from the calendar.
 
     Rows on days without a session (holiday rows some futures files have) count at the end of
-    that day in the exchange's time zone, as :meth:`MarketCalendar.close_is_final` treats them.
+    that day in the exchange's time zone (23:59:59, so they keep their date when shown), about
+    when :meth:`MarketCalendar.close_is_final` treats them as final.
     """
     if not dates:
         return []
@@ -72,7 +76,7 @@ def _close_times(spec: SymbolConfig | None, dates: Sequence[date]) -> list[datet
     for day in dates:
         moment = closes.get(day)
         if moment is None:
-            moment = datetime.combine(day + timedelta(days=1), time(0), tz).astimezone(UTC)
+            moment = datetime.combine(day, time(23, 59, 59), tz).astimezone(UTC)
         out.append(moment)
     return out
 
@@ -350,7 +354,7 @@ def load_history(
 def alert_json(alert: Alert, config: Config) -> dict[str, Any]:
     """One ``--json`` line: time, rule, type, symbol, value, message."""
     return {
-        "time": alert.time.astimezone(config.tz).isoformat(),
+        "time": local_moment(alert.time, config.tz, alert.day).isoformat(),
         "rule": alert.rule_id,
         "type": alert.rule_type,
         "symbol": alert.symbol,
@@ -363,7 +367,7 @@ def print_table(alerts: Sequence[Alert], config: Config, out: TextIO) -> None:
     """A human-readable table; continuation lines of long messages are indented."""
     rows = [
         (
-            alert.time.astimezone(config.tz).strftime("%Y-%m-%d %H:%M %Z"),
+            fmt_when(alert.time, config.tz, alert.day),
             alert.rule_id,
             alert.symbol,
             f"{alert.value:,.2f}",

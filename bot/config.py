@@ -345,6 +345,24 @@ class SanityConfig(StrictModel):
 
     max_jump: ThresholdValue = Threshold(10.0, percent=True)
     stale_after: Duration = timedelta(minutes=15)
+    #: a jump beyond ``max_jump`` is accepted only once polls agreeing with each other have
+    #: shown it for this long (two polls a minute apart are not enough: garbage repeats)
+    confirm_after: Duration = timedelta(minutes=5)
+    #: a value more than this factor above (or below) the last good close is never accepted,
+    #: however often it repeats: an index does not triple (or lose two thirds) in a day
+    max_ratio: float = Field(default=3.0, gt=1.0)
+    #: observations stamped later than the clock's now plus this are rejected (and never
+    #: become a rule's "newest seen")
+    max_skew: Duration = timedelta(minutes=5)
+    #: rates (FRED) outside this band, in percent, are implausible and rejected
+    min_rate: float = -1.0
+    max_rate: float = 25.0
+
+    @model_validator(mode="after")
+    def _rate_band(self) -> SanityConfig:
+        if self.min_rate >= self.max_rate:
+            raise ValueError(f"min_rate {self.min_rate:g} must be below max_rate {self.max_rate:g}")
+        return self
 
 
 class DeliveryConfig(StrictModel):

@@ -6,17 +6,19 @@ It is pure — no I/O, no wall clock — so the live loop (``bot.worker``) and h
 
 from __future__ import annotations
 
+import bisect
 import logging
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config, RuleParams
 from bot.model import Alert, AlertDraft, History, Observation, ObservationBatch
 from bot.rules import RULES, Rule, RuleContext
+from bot.rules.text import fmt_when
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +45,24 @@ class Engine:
     """Evaluates rules. State per rule: ``{"rule": <the rule's own state>, "last_alert": iso,
     "seen": {"SYMBOL/kind": iso time of the newest such observation processed}}``."""
 
-    def __init__(self, rules: Sequence[Rule[Any]], context: RuleContext) -> None:
+    def __init__(
+        self,
+        rules: Sequence[Rule[Any]],
+        context: RuleContext,
+        max_skew: timedelta = timedelta(minutes=5),
+    ) -> None:
+        """``max_skew``: observations dated later than the clock's now plus this are never
+        evaluated, so no rule state ever remembers a time in the future."""
         self.rules = list(rules)
         self.context = context
+        self.max_skew = max_skew
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
         return cls(
             build_rules(config),
             RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules),
+            config.sanity.max_skew,
         )
 
     def evaluate(
@@ -68,6 +79,19 @@ class Engine:
         """
         result = EvaluationResult()
         ordered = sorted(observations, key=_by_time)
+        limit = clock.now() + self.max_skew
+        if ordered and ordered[-1].time > limit:
+            # Sanity rejects these first; this is the guard of the state itself: a time in the
+            # future, once remembered as "newest seen", would hide every real observation.
+            cut = bisect.bisect_right(ordered, limit, key=_by_time)
+            for observation in ordered[cut:]:
+                log.warning(
+                    "skipped %s observation of %s dated %s: in the future",
+                    observation.kind,
+                    observation.symbol,
+                    observation.time.isoformat(),
+                )
+            ordered = ordered[:cut]
         # Group once by (symbol, kind) — what Rule.wants() decides on — so 100 rules over a
         # 10,000-row backtest ask wants() a few times each instead of a million times.
         # Batches are ObservationBatch lists: rules sharing one can cache columns derived from
@@ -93,8 +117,8 @@ class Engine:
                     wanted = ObservationBatch(o for o in ordered if (o.symbol, o.kind) in keys)
                 selections[keys] = wanted
             if params.expires is not None:
-                wanted = [o for o in wanted if not self._expired(params, o.time)]
-            previous = states.get(rule.id) or {}
+                wanted = [o for o in wanted if not self._expired(params, o)]
+            previous = _healed(rule.id, states.get(rule.id) or {}, limit)
             # An observation no newer than the last one of its symbol and kind this rule
             # processed is a repeat (the same quote polled twice, a replica a moment behind):
             # skip it, so the outcome does not depend on how often or by whom markets are polled.
@@ -131,10 +155,16 @@ class Engine:
         result.alerts.sort(key=_by_time)
         return result
 
-    def _expired(self, params: RuleParams, moment: datetime) -> bool:
-        return params.expires is not None and moment.astimezone(self.context.tz).date() > (
-            params.expires
+    def _expired(self, params: RuleParams, observation: Observation) -> bool:
+        if params.expires is None:
+            return False
+        # a date-only row (FRED) counts on its own date, not on the UTC midnight's local date
+        day = (
+            observation.session
+            if observation.date_only and observation.session is not None
+            else observation.time.astimezone(self.context.tz).date()
         )
+        return day > params.expires
 
     @staticmethod
     def _cooling_down(params: RuleParams, last_alert: str | None, moment: datetime) -> bool:
@@ -151,7 +181,7 @@ class Engine:
                 "symbol": draft.symbol,
                 "name": self.context.name(draft.symbol),
                 "value": draft.value,
-                "time": draft.time.astimezone(self.context.tz).strftime("%Y-%m-%d %H:%M %Z"),
+                "time": fmt_when(draft.time, self.context.tz, draft.day),
                 "message": draft.text,
                 **draft.fields,
             }
@@ -170,7 +200,29 @@ class Engine:
             text=text,
             silent=params.silent or quiet,
             chats=tuple(params.chats or ()),
+            day=draft.day,
         )
+
+
+def _healed(rule_id: str, previous: Mapping[str, Any], limit: datetime) -> Mapping[str, Any]:
+    """``previous``, or a fresh start if it remembers a time beyond ``limit``.
+
+    A state written before future-dated observations were rejected may hold one (a quote
+    stamped 2100): as "newest seen" it would hide every real observation, as the last alert it
+    would hold every later one back by cooldown. Such a state is not trustworthy at all, so the
+    rule starts over and seeds itself from history, as on a first run.
+    """
+    times = [*(previous.get("seen") or {}).values(), previous.get("last_alert")]
+    try:
+        poisoned = any(t is not None and datetime.fromisoformat(t) > limit for t in times)
+    except (TypeError, ValueError):
+        poisoned = True
+    if poisoned:
+        log.warning(
+            "rule %s: its stored state holds a time in the future; starting it afresh", rule_id
+        )
+        return {}
+    return previous
 
 
 def _newer(observation: Observation, seen: Mapping[str, datetime]) -> bool:

@@ -22,9 +22,10 @@ import pandas as pd
 
 from bot.calendars import MarketCalendar, get_calendar
 from bot.clock import Clock, SystemClock
-from bot.config import Config, SymbolConfig
+from bot.config import Config, SanityConfig, SymbolConfig
 from bot.errors import SourceError, StoreError
 from bot.model import DailySeries, History
+from bot.sanity import clean_daily
 from bot.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ class HistoryLoader:
         self.overlap_days = overlap_days
         self.refresh_every = refresh_every
         self.calendar_for = calendar_for
+        self.sanity = config.sanity if config is not None else SanityConfig()
 
     # -- scheduling --------------------------------------------------------------------------
 
@@ -153,6 +155,9 @@ class HistoryLoader:
         today = now.astimezone(UTC).date()
         wanted_from = _wanted_start(today, days)
         cached = self.store.load_history(symbol_id)
+        rates = bool(spec.series)  # a FRED symbol: rate rows, not closes
+        if cached is not None:  # rows cached before they were checked are checked too
+            cached = clean_daily(symbol_id, cached, now, self.sanity, rates=rates)
         if cached is not None and len(cached) == 0:
             cached = None
         covered_key = f"history:{symbol_id}:from"
@@ -180,7 +185,11 @@ class HistoryLoader:
             )
             return self._final_only(symbol_id, spec, cached or DailySeries(), now)
 
-        merged = self._final_only(symbol_id, spec, merge_series(cached, fetched), now)
+        fetched = clean_daily(symbol_id, fetched, now, self.sanity, rates=rates)
+        merged = merge_series(cached, fetched)
+        merged = self._final_only(
+            symbol_id, spec, clean_daily(symbol_id, merged, now, self.sanity, rates=rates), now
+        )
         log.info(
             "history %s: %s rows cached, %s fetched from %s, %s kept",
             symbol_id,

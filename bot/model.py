@@ -29,6 +29,14 @@ class Observation:
     fields: Mapping[str, float] | None = None
     source: str = ""
 
+    @property
+    def date_only(self) -> bool:
+        """Whether this is a row of a series published per date (a FRED rate): its ``time`` is a
+        nominal 00:00 UTC of ``session``, so it is shown as that date — never as a time, which
+        in New York would be the previous evening. (Final closes carry their session's real
+        close as ``time``.)"""
+        return self.kind == "rate" and self.session is not None
+
 
 class ObservationBatch(list[Observation]):
     """A time-ordered batch the engine hands, unchanged, to every rule that wants it.
@@ -53,6 +61,8 @@ class AlertDraft:
     ``key`` makes the alert id deterministic: the engine uses ``f"{rule_id}:{key}"``, so the same
     event seen twice (a re-poll, a restart, a second replica) is the same alert.
     ``fields`` are the values a user ``template`` may use; ``text`` is the default message.
+    ``day``: set when the event is known by its date only (a date-only observation, see
+    :attr:`Observation.date_only`): the alert is then shown as that date.
     """
 
     key: str
@@ -61,6 +71,7 @@ class AlertDraft:
     value: float
     text: str
     fields: Mapping[str, Any] = field(default_factory=dict)
+    day: date | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +87,10 @@ class Alert:
     text: str
     silent: bool = False
     chats: tuple[str, ...] = ()
+    day: date | None = None  # a date-only event (see AlertDraft.day): shown as this date
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "rule_id": self.rule_id,
             "rule_type": self.rule_type,
@@ -89,6 +101,9 @@ class Alert:
             "silent": self.silent,
             "chats": list(self.chats),
         }
+        if self.day is not None:
+            data["day"] = self.day.isoformat()
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Alert:
@@ -102,6 +117,7 @@ class Alert:
             text=data["text"],
             silent=bool(data.get("silent", False)),
             chats=tuple(data.get("chats", ())),
+            day=date.fromisoformat(data["day"]) if data.get("day") else None,
         )
 
 

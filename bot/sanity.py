@@ -2,21 +2,32 @@
 
 :meth:`SanityChecker.check` passes an observation through or raises :class:`SanityError`
 (and logs why). Callers drop rejected observations, so they can neither fire nor re-arm a rule.
+Polled quotes, final daily closes and FRED rates all pass it; daily history rows pass
+:func:`~bot.sanity_rows.clean_daily` (the same checks, row by row) before rules see them.
 
 Checks, in order:
 
 1. **finite / positive** — ``NaN``, infinities, and for prices and closes any value ≤ 0.
    Rates may be 0 (the Fed's lower bound was 0.00 for years) or negative, so for ``rate``
    observations only finiteness is checked (including every ``fields`` value).
-2. **stale** — a ``price`` whose timestamp has not advanced for longer than ``stale_after``
+2. **future** — an observation stamped later than the clock's now plus ``max_skew``: it would
+   become every rule's "newest seen" and hide every real quote after it.
+3. **plausible rate** — a ``rate`` (or a ``lower``/``upper`` field) outside
+   ``min_rate``..``max_rate``, or a lower bound above the upper one.
+4. **stale** — a ``price`` whose timestamp has not advanced for longer than ``stale_after``
    *while its market is open*. Time only counts while the caller says the market is open: the
    last print of yesterday is not stale at 09:31, only if it is still the newest at 09:46.
-3. **jump** — a ``price``/``close`` more than ``max_jump`` away from the last good value is held
-   back, unless the next poll confirms it (also beyond ``max_jump`` from the old value and
-   within ``max_jump`` of the held value); the confirming observation is accepted.
+5. **absurd** — a ``price``/``close`` more than ``max_ratio`` times above (or below) the last
+   good close (the checker's own, or the newest history row it is given) is never accepted,
+   however often it repeats.
+6. **jump** — a ``price``/``close`` more than ``max_jump`` away from the last good value is held
+   back until polls that agree with each other (each within ``max_jump`` of the first held one)
+   have shown it for ``confirm_after`` of clock time; the confirming observation is accepted.
+   Two polls a minute apart repeating garbage are not a confirmation; a real crash
+   (^RUT −14 % on 2020-03-16) is, five minutes later.
 
 Daily ``rate`` series (FRED) are published with a lag and change in steps that are large in
-percent (0.25 → 0.50 is +100 %), so neither the stale nor the jump check applies to them.
+percent (0.25 → 0.50 is +100 %), so neither the stale nor the jump checks apply to them.
 
 The last good value per symbol survives restarts: :meth:`state` / :meth:`load` (JSON-able).
 """
@@ -25,29 +36,40 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import SanityConfig
 from bot.errors import SanityError
-from bot.model import Observation
+from bot.model import History, Observation
+from bot.sanity_rows import clean_daily, latest_day, rate_problem
+
+__all__ = ["SanityChecker", "clean_daily", "latest_day", "rate_problem"]
 
 log = logging.getLogger(__name__)
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+#: ``history()`` → the daily history (final closes) as it is now: the checker takes a symbol's
+#: newest row as its "last good close" when it has none of its own that is newer.
+HistoryOf = Callable[[], History]
 
 
 @dataclass
 class _SymbolState:
     value: float | None = None  # last good value
     time: datetime | None = None  # its observation time
-    pending: float | None = None  # a jump waiting for confirmation
-    pending_time: datetime | None = None
+    pending: float | None = None  # the first poll of a jump waiting for confirmation
+    pending_time: datetime | None = None  # its observation time
+    pending_since: datetime | None = None  # clock time it was first seen
     seen_time: datetime | None = None  # newest observation time seen (accepted or not)
     unchanged_since: datetime | None = None  # clock time since when seen_time has not advanced
     #   while the market was open; None while closed
+    close: float | None = None  # last good final close
+    close_day: date | None = None  # its session
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,28 +77,41 @@ class _SymbolState:
             "time": _iso(self.time),
             "pending": self.pending,
             "pending_time": _iso(self.pending_time),
+            "pending_since": _iso(self.pending_since),
             "seen_time": _iso(self.seen_time),
             "unchanged_since": _iso(self.unchanged_since),
+            "close": self.close,
+            "close_day": self.close_day.isoformat() if self.close_day else None,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> _SymbolState:
+        close_day = data.get("close_day")
         return cls(
             value=_float(data.get("value")),
             time=_dt(data.get("time")),
             pending=_float(data.get("pending")),
             pending_time=_dt(data.get("pending_time")),
+            pending_since=_dt(data.get("pending_since")),
             seen_time=_dt(data.get("seen_time")),
             unchanged_since=_dt(data.get("unchanged_since")),
+            close=_float(data.get("close")),
+            close_day=date.fromisoformat(str(close_day)) if close_day else None,
         )
 
 
 class SanityChecker:
-    """Rejects non-finite, non-positive, stale and unconfirmed jumping observations."""
+    """Rejects non-finite, non-positive, future, implausible, stale, absurd and unconfirmed
+    jumping observations."""
 
-    def __init__(self, config: SanityConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: SanityConfig, clock: Clock, history: HistoryOf | None = None
+    ) -> None:
+        """``history`` gives the symbols' daily history (the worker's), so the absurd-value
+        bound has a last good close from the first poll on."""
         self.config = config
         self.clock = clock
+        self.history = history
         self._symbols: dict[str, _SymbolState] = {}
 
     def last_good(self, symbol: str) -> float | None:
@@ -95,9 +130,13 @@ class SanityChecker:
         state = self._symbols.setdefault(observation.symbol, _SymbolState())
         try:
             self._check_finite(observation)
+            self._check_future(observation)
+            if observation.kind == "rate":
+                self._check_rate(observation)
             if observation.kind == "price":
                 self._check_stale(observation, state, market_open)
             if observation.kind in ("price", "close"):
+                self._check_absurd(observation, state)
                 self._check_jump(observation, state)
         except SanityError as exc:
             log.warning("rejected %s observation: %s", observation.kind, exc)
@@ -106,6 +145,11 @@ class SanityChecker:
         state.time = observation.time
         state.pending = None
         state.pending_time = None
+        state.pending_since = None
+        if observation.kind == "close":
+            day = observation.session or observation.time.date()
+            if state.close_day is None or day >= state.close_day:
+                state.close, state.close_day = observation.value, day
         return observation
 
     # -- checks ----------------------------------------------------------------------------
@@ -123,6 +167,21 @@ class SanityChecker:
         for name, field_value in (observation.fields or {}).items():
             if not math.isfinite(field_value):
                 raise self._reject(observation, f"field {name} = {field_value!r} is not finite")
+
+    def _check_future(self, observation: Observation) -> None:
+        limit = self.clock.now() + self.config.max_skew
+        if observation.time > limit:
+            raise self._reject(
+                observation,
+                f"dated {observation.time.isoformat()}, in the future (now "
+                f"{self.clock.now().isoformat()}, max_skew {_minutes(self.config.max_skew)})",
+            )
+
+    def _check_rate(self, observation: Observation) -> None:
+        values = {"value": observation.value, **(observation.fields or {})}
+        problem = rate_problem(values, self.config)
+        if problem is not None:
+            raise self._reject(observation, problem)
 
     def _check_stale(
         self, observation: Observation, state: _SymbolState, market_open: bool
@@ -149,6 +208,45 @@ class SanityChecker:
                 f"(limit {_minutes(self.config.stale_after)})",
             )
 
+    def _last_close(
+        self, observation: Observation, state: _SymbolState
+    ) -> tuple[date, float] | None:
+        """The newest good close before ``observation`` (before its session, for a close)."""
+        session = observation.session if observation.kind == "close" else None
+        best: tuple[date, float] | None = None
+        if (
+            state.close is not None
+            and state.close_day is not None
+            and (session is None or state.close_day < session)
+        ):
+            best = (state.close_day, state.close)
+        history = self.history() if self.history is not None else None
+        series = (
+            history.get(observation.symbol)
+            if history is not None and observation.symbol in history
+            else None
+        )
+        if series is not None and len(series):
+            index = series.index_before(session) if session is not None else len(series) - 1
+            if index >= 0 and (best is None or series.dates[index] > best[0]):
+                best = (series.dates[index], series.values[index])
+        return best
+
+    def _check_absurd(self, observation: Observation, state: _SymbolState) -> None:
+        reference = self._last_close(observation, state)
+        if reference is None:
+            return
+        day, close = reference
+        if close <= 0 or not math.isfinite(close):
+            return
+        if _absurd(observation.value, close, self.config.max_ratio):
+            raise self._reject(
+                observation,
+                f"{observation.kind} {observation.value:g} is more than {self.config.max_ratio:g}×"
+                f" away from the last good close {close:g} of {day.isoformat()}: never "
+                "accepted, however often it repeats",
+            )
+
     def _check_jump(self, observation: Observation, state: _SymbolState) -> None:
         last = state.value
         if last is None:
@@ -157,23 +255,38 @@ class SanityChecker:
         limit = self.config.max_jump.of(last)
         if abs(value - last) <= limit:
             return
-        pending = state.pending
-        if pending is not None and abs(value - pending) <= self.config.max_jump.of(pending):
-            log.info(
-                "%s: jump from %g to %g confirmed by a second poll (%g before)",
-                observation.symbol,
-                last,
-                value,
-                pending,
+        now = self.clock.now()
+        pending, since = state.pending, state.pending_since
+        change = (value - last) / last * 100.0
+        what = f"jump from {last:g} to {value:g} ({change:+.2f}%) exceeds max_jump "
+        if (
+            pending is not None
+            and since is not None
+            and abs(value - pending) <= self.config.max_jump.of(pending)
+        ):
+            shown = now - since
+            if shown >= self.config.confirm_after:
+                log.info(
+                    "%s: jump from %g to %g confirmed by polls agreeing for %s (first %g)",
+                    observation.symbol,
+                    last,
+                    value,
+                    _minutes(shown),
+                    pending,
+                )
+                return
+            raise self._reject(
+                observation,
+                f"{what}{self.config.max_jump}; agreeing polls for {_minutes(shown)} so far, "
+                f"held until they have for {_minutes(self.config.confirm_after)}",
             )
-            return
         state.pending = value
         state.pending_time = observation.time
-        change = (value - last) / last * 100.0
+        state.pending_since = now
         raise self._reject(
             observation,
-            f"jump from {last:g} to {value:g} ({change:+.2f}%) exceeds max_jump "
-            f"{self.config.max_jump}; held until a second poll confirms it",
+            f"{what}{self.config.max_jump}; held until polls agreeing with it for "
+            f"{_minutes(self.config.confirm_after)} confirm it",
         )
 
     # -- persistence -----------------------------------------------------------------------
@@ -187,7 +300,8 @@ class SanityChecker:
 
     def load(self, data: dict[str, Any] | None) -> None:
         """Restore :meth:`state` output. Unreadable entries are skipped (and logged): losing
-        the memory only means the next value is trusted as a first one."""
+        the memory only means the next value is trusted as a first one. Times in the future
+        (a state written before future-dated observations were rejected) are forgotten."""
         self._symbols = {}
         if not data:
             return
@@ -195,11 +309,23 @@ class SanityChecker:
         if not isinstance(symbols, dict):
             log.warning("ignoring unreadable sanity state")
             return
+        limit = self.clock.now() + self.config.max_skew
         for symbol, entry in symbols.items():
             try:
-                self._symbols[str(symbol)] = _SymbolState.from_json(entry)
+                state = _SymbolState.from_json(entry)
             except (TypeError, ValueError, AttributeError):
                 log.warning("ignoring unreadable sanity state of %s", symbol)
+                continue
+            if any(t is not None and t > limit for t in (state.time, state.seen_time)) or (
+                state.close_day is not None and state.close_day > limit.date()
+            ):
+                log.warning("ignoring sanity state of %s: it holds a time in the future", symbol)
+                continue
+            self._symbols[str(symbol)] = state
+
+
+def _absurd(value: float, reference: float, ratio: float) -> bool:
+    return value > reference * ratio or value * ratio < reference
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -219,6 +345,6 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _minutes(delta: Any) -> str:
+def _minutes(delta: timedelta) -> str:
     seconds = delta.total_seconds()
     return f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"

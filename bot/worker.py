@@ -89,7 +89,7 @@ class Worker:
         self.sender = sender
         self.engine = engine or Engine.from_config(config)
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
-        self.sanity = SanityChecker(config.sanity, clock)
+        self.sanity = SanityChecker(config.sanity, clock, history=lambda: self.history)
         self.history = History()
         self.states: dict[str, dict[str, Any]] = {}
         self._history_refreshed: datetime | None = None
@@ -275,22 +275,25 @@ class Worker:
         if found is None or found[0] != session.date:
             # no bar for that session yet (data lag): try again next poll
             return None
-        value = found[1]
-        if not (value > 0):
+        close = Observation(
+            symbol=symbol_id,
+            time=session.close,
+            value=found[1],
+            kind="close",
+            session=session.date,
+            source="daily",
+        )
+        try:
+            self.sanity.check(close, market_open=False)
+        except SanityError as exc:  # logged by the checker; not marked seen: asked again
+            report.errors[symbol_id] = str(exc)
             return None
         self._closes_seen[symbol_id] = session.date.isoformat()
         series = self.history.get(symbol_id)
         last = series.last()
         if last is None or last[0] <= session.date:  # a refresh may already hold this row
-            series.append(session.date, value)
-        return Observation(
-            symbol=symbol_id,
-            time=session.close,
-            value=value,
-            kind="close",
-            session=session.date,
-            source="daily",
-        )
+            series.append(session.date, close.value)
+        return close
 
     def _wants_closes(self, symbol_id: str) -> bool:
         probe = Observation(symbol=symbol_id, time=self.clock.now(), value=1.0, kind="close")

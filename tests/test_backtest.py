@@ -246,3 +246,45 @@ def test_digest_in_a_backtest_from_start(workdir: Path, capsys: pytest.CaptureFi
         "  record close 2,467.70 (2025-09-18): +0.00%, a record close today",
     ]
     assert digest[0]["message"].endswith("Fed funds (FED) 4.25–4.50% (since 2024-12-19)")
+
+
+def test_a_fred_row_keeps_its_date_in_the_table_json_and_templates(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 2024-12-19 cut is a FRED row dated 2024-12-19 (stamped 00:00 UTC): it used to be
+    listed as ``2024-12-18 19:00 EST``, the previous evening in New York."""
+    code, out, _ = run_cli(workdir, capsys=capsys)
+    assert code == 0
+    (line,) = [x for x in out.splitlines() if " fed " in x]
+    assert line.startswith("2024-12-19 ") and "19:00" not in line.split("  ")[0]
+    code, out, _ = run_cli(workdir, "--json", capsys=capsys)
+    (row,) = [json.loads(x) for x in out.splitlines() if '"rate_change"' in x]
+    assert row["time"] == "2024-12-19T00:00:00-05:00"
+
+
+def test_date_only_alerts_render_time_as_the_date_and_expire_on_their_date() -> None:
+    from bot.model import DailySeries
+    from tests.test_rule_support import make_config
+
+    days = [date(2024, 12, 18), date(2024, 12, 19)]
+    fed = DailySeries(days, [4.75, 4.5], {"lower": [4.5, 4.25], "upper": [4.75, 4.5]})
+    rule = {"id": "fed", "type": "rate_change", "symbol": "FED", "template": "{time}: {message}"}
+    (alert,) = replay(make_config(rule), History({"FED": fed}))
+    assert alert.text.startswith("2024-12-19: Fed cuts by 25 bp")
+    assert alert.day == date(2024, 12, 19) and alert.id == "fed:2024-12-19"
+    assert type(alert).from_json(alert.to_json()) == alert  # the outbox keeps the date
+    # expires: 2024-12-19 still includes the row dated 2024-12-19 (00:00 UTC = the 18th in NY)
+    assert len(replay(make_config({**rule, "expires": "2024-12-19"}), History({"FED": fed}))) == 1
+    assert replay(make_config({**rule, "expires": "2024-12-18"}), History({"FED": fed})) == []
+
+
+def test_a_row_on_a_day_without_a_session_keeps_its_date() -> None:
+    """RTY=F has a row on 2025-01-09 (markets closed for a national day of mourning): it used
+    to be stamped at the next midnight and shown as 2025-01-10 00:00."""
+    from zoneinfo import ZoneInfo
+
+    from bot.config import SymbolConfig
+
+    spec = SymbolConfig(source=["yahoo"], ticker="RTY=F", calendar="XNYS")
+    (moment,) = backtest._close_times(spec, [date(2025, 1, 9)])
+    assert moment.astimezone(ZoneInfo("America/New_York")).date() == date(2025, 1, 9)

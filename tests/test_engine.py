@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -290,3 +291,73 @@ def test_repeats_are_judged_per_symbol_and_kind() -> None:
     first = engine.evaluate([close_at("RUT", day, 2500.0)], History(), {}, CLOCK)
     second = engine.evaluate([close_at("SPX", day, 6600.0)], History(), first.states, CLOCK)
     assert set(second.states["rut-vs-spx"]["seen"]) == {"RUT/close", "SPX/close"}
+
+
+# -- no "newest seen" in the future ------------------------------------------------------------
+
+
+def _crossings(engine: Engine, states: dict[str, Any], clock: Any, day: datetime) -> int:
+    """40 real crossings of 2,500 (up and back) on ``day``; how many alerted."""
+    alerts = 0
+    for i in range(40):
+        moment = day + timedelta(minutes=2 * i)
+        for offset, value in ((0, 2490.0), (1, 2510.0)):
+            clock.set(moment + timedelta(minutes=offset))
+            result = engine.evaluate(
+                [Observation("RUT", clock.now(), value, "price")], History(), states, clock
+            )
+            states.update(result.states)
+            alerts += len(result.alerts)
+    return alerts
+
+
+def test_a_future_dated_observation_never_becomes_the_newest_seen() -> None:
+    from bot.clock import FakeClock
+
+    engine = Engine.from_config(make_config(cross()))
+    clock = FakeClock(START)
+    states: dict[str, Any] = {}
+    first = engine.evaluate([Observation("RUT", START, 2490.0, "price")], History(), states, clock)
+    states.update(first.states)
+    year_2100 = Observation("RUT", datetime(2100, 1, 1, tzinfo=UTC), 2600.0, "price")
+    hour_ahead = Observation("RUT", START + timedelta(hours=1), 2600.0, "price")
+    result = engine.evaluate([year_2100, hour_ahead], History(), states, clock)
+    assert result.alerts == []
+    states.update(result.states)
+    assert all(
+        datetime.fromisoformat(t) <= START for s in states.values() for t in s["seen"].values()
+    )
+    assert _crossings(engine, states, clock, START + timedelta(minutes=1)) == 40
+
+
+def test_a_state_poisoned_in_the_store_is_healed_on_load() -> None:
+    from bot.clock import FakeClock
+
+    engine = Engine.from_config(make_config(cross(cooldown="1m")))
+    poisoned = {
+        "rut-2500": {
+            "rule": {"levels": {"2500": {"up": False, "down": True}}},
+            "last_alert": "2100-01-01T00:00:00+00:00",
+            "seen": {"RUT/price": "2100-01-01T00:00:00+00:00"},
+        }
+    }
+    clock = FakeClock(START)
+    states: dict[str, Any] = dict(poisoned)
+    # the first observation re-arms the healed rule (a first run), then 40 crossings alert
+    assert _crossings(engine, states, clock, START) == 40
+    assert states["rut-2500"]["seen"]["RUT/price"] < "2026"
+
+
+def test_quiet_hours_start_is_inside_and_end_is_outside() -> None:
+    """22:00-07:00 New York: 22:00:00 is quiet, 06:59 is quiet, 07:00:00 is not."""
+    ny = ZoneInfo("America/New_York")
+
+    def silent_at(hour: int, minute: int) -> bool:
+        moment = datetime(2025, 9, 18, hour, minute, tzinfo=ny) - timedelta(minutes=1)
+        result = run(cross(quiet_hours="22:00-07:00"), values=(2490, 2505), start=moment)
+        (alert,) = result.alerts
+        assert alert.time.astimezone(ny).strftime("%H:%M") == f"{hour:02d}:{minute:02d}"
+        return alert.silent
+
+    assert silent_at(22, 0) and silent_at(6, 59) and silent_at(0, 0)
+    assert not silent_at(7, 0) and not silent_at(21, 59)

@@ -224,3 +224,28 @@ def test_long_batch_fast_path_equals_one_by_one(
     single_state, single = run_one_by_one(rule, observations)
     assert [(d.key, d.text) for d in first + batch] == [(d.key, d.text) for d in single]
     assert batch_state == single_state
+
+
+# -- boundaries (README "Rules": exact boundaries) ------------------------------------------------
+
+
+def test_a_value_exactly_at_the_level_is_a_crossing_and_does_not_rearm() -> None:
+    rule = make_rule(type="cross", symbol="RUT", level=2500, direction="both")
+    # 2490 arms up; 2500 reaches the level: fires up (and is not "below" again: no re-arm);
+    # 2500 → 2510 → 2500: reaching the level from above fires down
+    _, drafts = run_batch(rule, prices("RUT", [2490, 2500, 2500, 2510, 2500]))
+    assert [(d.value, d.fields["direction"]) for d in drafts] == [(2500, "up"), (2500, "down")]
+
+
+def test_starting_exactly_at_the_level_arms_neither_direction() -> None:
+    rule = make_rule(type="cross", symbol="RUT", level=2500, direction="both")
+    _, drafts = run_batch(rule, prices("RUT", [2500, 2510, 2500, 2490]))
+    # 2500 first: neither side; 2510 is above: arms down; 2500 fires down; 2490 arms up
+    assert [(d.value, d.fields["direction"]) for d in drafts] == [(2500, "down")]
+
+
+def test_rearm_bound_is_exclusive() -> None:
+    rule = make_rule(type="cross", symbol="RUT", level=2500, rearm=20)
+    # after firing, 2480 (exactly level − 20) does not re-arm; 2479.99 does
+    _, drafts = run_batch(rule, prices("RUT", [2490, 2501, 2480, 2502, 2479.99, 2503]))
+    assert [d.value for d in drafts] == [2501, 2503]

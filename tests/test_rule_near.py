@@ -113,3 +113,51 @@ def test_batch_equals_one_by_one(values: list[int], target: dict, within: object
     assert [d.text for d in batch] == [d.text for d in single]
     assert state_a == state_b
     assert all(d.time != observations[0].time for d in batch)
+
+
+def test_of_record_never_fires_above_the_record_that_is_record_closes_job() -> None:
+    """2025-10-14: ^RUT closed at 2,495.50, above its record 2,486.35 of 2025-10-06.
+    record_close reports it; near stays quiet (it used to say "… above its record close")."""
+    rule = make_rule(type="near", symbol="RUT", of="record", within="1%", rearm="2%", on="close")
+    data = series(
+        [
+            ("2025-10-06", 2486.35),  # the record
+            ("2025-10-07", 2400.00),  # 3.5% below: armed
+            ("2025-10-14", 2495.50),  # above the record: not "near" it
+            ("2025-10-15", 2519.75),  # a new record again
+            ("2025-10-20", 2499.91),  # 0.79% below the record 2,519.75: near
+        ]
+    )
+    _, drafts = run_batch(rule, closes("RUT", data)[1:], History({"RUT": data}))
+    assert [(d.key, d.fields["side"]) for d in drafts] == [("record:2025-10-20", "below")]
+
+
+def test_of_record_above_the_record_leaves_the_rule_armed_and_price_too() -> None:
+    rule = make_rule(type="near", symbol="RUT", of="record", within="1%")
+    data = series([("2025-09-17", 2500.0)])
+    history = History({"RUT": data})
+    # intraday: 2,400 arms, 2,510 (above the record) is quiet, 2,490 (0.4% below) fires
+    _, drafts = run_batch(rule, prices("RUT", [2400, 2510, 2490]), history)
+    assert [d.value for d in drafts] == [2490]
+
+
+# -- boundaries (README "Rules": exact boundaries) ------------------------------------------------
+
+
+def test_exactly_at_the_record_fires_a_tie_is_not_a_new_record() -> None:
+    rule = make_rule(type="near", symbol="RUT", of="record", within="1%", on="close")
+    data = series([("2025-01-02", 100.0), ("2025-01-03", 90.0), ("2025-01-06", 100.0)])
+    _, drafts = run_batch(rule, closes("RUT", data)[1:], History({"RUT": data}))
+    assert [(d.value, d.fields["side"]) for d in drafts] == [(100.0, "at")]
+    assert "exactly at its record close 100.00 of 2025-01-02" in drafts[0].text
+
+
+def test_the_edge_of_the_band_is_inside_and_rearm_needs_strictly_more() -> None:
+    rule = make_rule(type="near", symbol="RUT", level=2500, within=10, rearm=50)
+    # 2490 is exactly 10 away: fires; 2450 is exactly 50 away: not re-armed; 2449 re-arms;
+    # 2510 is exactly 10 above: fires again
+    _, drafts = run_batch(rule, prices("RUT", [2400, 2490, 2450, 2495, 2449, 2510]))
+    assert [d.value for d in drafts] == [2490, 2510]
+    rule = make_rule(type="near", symbol="RUT", level=2500, within=10)
+    _, drafts = run_batch(rule, prices("RUT", [2400, 2489.99]))
+    assert drafts == []  # just outside the band

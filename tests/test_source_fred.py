@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 
 import pytest
 
 from bot.clock import FakeClock
-from bot.config import SymbolConfig
+from bot.config import SanityConfig, SymbolConfig
 from bot.errors import SourceError
 from bot.sources.fred import FredParams, FredSource, parse_fred_csv
 from tests.fakes.fred import FRED_PATH, FredFake, fred_csv
@@ -159,3 +160,80 @@ def test_default_base_url_is_fred() -> None:
         "fred", FredParams.model_validate({"type": "fred"}), FakeClock(NOW), sleep=lambda _: None
     )
     assert source.base_url == "https://fred.stlouisfed.org"
+
+
+# -- plausibility: garbage rows never become "the latest" nor a "change" -------------------------
+
+LOWER = [("2024-11-07", 4.5), ("2024-12-18", 4.5), ("2024-12-19", 4.25)]
+UPPER = [("2024-11-07", 4.75), ("2024-12-18", 4.75), ("2024-12-19", 4.5)]
+
+
+def serve(fake: FredFake, lower: list[tuple[str, float]], upper: list[tuple[str, float]]) -> None:
+    fake.series("DFEDTARL", fred_csv("DFEDTARL", lower))
+    fake.series("DFEDTARU", fred_csv("DFEDTARU", upper))
+
+
+def alerts_over(series: object) -> list[str]:
+    """What the shipped ``rate_change`` rule says over these rows, replayed."""
+    from bot.backtest import replay
+    from bot.model import History
+    from tests.test_rule_support import make_config
+
+    config = make_config({"id": "fed", "type": "rate_change", "symbol": "FED"})
+    return [a.text for a in replay(config, History({"FED": series}))]  # type: ignore[dict-item]
+
+
+REAL_CUT = "Fed cuts by 25 bp: 4.50–4.75% → 4.25–4.50% (effective 2024-12-19)"
+
+
+@pytest.mark.parametrize(
+    ("lower", "upper", "logged"),
+    [
+        # an upper series showing 99
+        (LOWER, [*UPPER[:2], ("2024-12-10", 99.0), UPPER[2]], "DFEDTARU 2024-12-10 = 99"),
+        # lower above upper
+        (
+            [*LOWER[:2], ("2024-12-10", 4.75), LOWER[2]],
+            [*UPPER[:2], ("2024-12-10", 4.5), UPPER[2]],
+            "lower bound 4.75% is above the upper bound 4.5%",
+        ),
+        # a row dated 2099
+        ([*LOWER, ("2099-01-01", 0.0)], [*UPPER, ("2099-01-01", 0.25)], "2099-01-01"),
+        # a duplicated date whose last row is garbage: the last *valid* row wins
+        (LOWER, [*UPPER, ("2024-12-19", 94.5)], "DFEDTARU 2024-12-19 = 94.5"),
+    ],
+    ids=["upper-99", "lower-above-upper", "dated-2099", "duplicate-garbage-last"],
+)
+def test_implausible_rows_are_dropped_with_a_log_line(
+    fred_fake: FredFake,
+    caplog: pytest.LogCaptureFixture,
+    lower: list[tuple[str, float]],
+    upper: list[tuple[str, float]],
+    logged: str,
+) -> None:
+    serve(fred_fake, lower, upper)
+    source = make_source(fred_fake.base_url)
+    with caplog.at_level("WARNING", logger="bot.sources.fred"):
+        series = source.fetch_daily("FED", RANGE, date(2024, 11, 1), None)
+    assert "rejected FRED row" in caplog.text and logged in caplog.text and "FED" in caplog.text
+    assert series.dates == [date(2024, 11, 7), date(2024, 12, 18), date(2024, 12, 19)]
+    assert series.columns == {"lower": [4.5, 4.5, 4.25], "upper": [4.75, 4.75, 4.5]}
+    assert alerts_over(series) == [REAL_CUT]
+    latest = source.fetch_latest("FED", RANGE)
+    assert (latest.session, latest.fields) == (date(2024, 12, 19), {"lower": 4.25, "upper": 4.5})
+
+
+def test_the_rate_band_is_the_configured_one(fred_fake: FredFake) -> None:
+    from bot.sources.poller import build_sources
+    from tests.test_rule_support import make_config
+
+    serve(fred_fake, LOWER, [*UPPER[:2], ("2024-12-19", 30.0)])
+    config = make_config()
+    config = dataclasses.replace(
+        config,
+        sanity=SanityConfig(max_rate=50.0),
+        sources={"fred": make_source(fred_fake.base_url).params},
+    )
+    source = build_sources(config, FakeClock(NOW), sleep=lambda _: None)["fred"]
+    assert isinstance(source, FredSource) and source.sanity.max_rate == 50.0
+    assert source.fetch_latest("FED", RANGE).fields == {"lower": 4.25, "upper": 30.0}

@@ -6,8 +6,13 @@ a market hovering at the edge of the band does not produce a stream of alerts. L
 the first observation only arms the rule (starting the bot near the level sends nothing).
 
 With ``of: record`` the target is the highest close *before* the observation's session (seeded
-from history, then kept up to date from new closes), so a value above the record is "within"
-the band too — the ``record_close`` rule reports new records.
+from history, then kept up to date from new closes). A value *above* that record never fires
+and leaves the rule as it was: new records are the ``record_close`` rule's job, so one close is
+never reported by both ("… above its record close" next to "a record high"). A value exactly
+at the record does fire: a tie is not a new record, so ``record_close`` stays quiet on it.
+
+Boundaries: a distance equal to ``within`` is inside the band (fires); re-arming needs a
+distance strictly greater than ``rearm``.
 """
 
 from __future__ import annotations
@@ -114,6 +119,8 @@ class NearRule(Rule[NearParams]):
                     record, record_day = values[folded], dates[folded]
             if record is None:
                 continue  # no close yet: nothing to be near
+            if observation.value > record:
+                continue  # beyond the record: record_close's news, not a "near" one
             if record != banded:  # the bands move with the record (rarely): recompute then
                 banded = record
                 band = within.of(record)

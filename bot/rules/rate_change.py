@@ -139,6 +139,7 @@ class RateChangeRule(Rule[RateChangeParams]):
             time=observation.time,
             value=new[1],
             text=describe_change(label, old, new, day),
+            day=day if observation.date_only else None,
             fields={
                 "old_range": fmt_range(*old),
                 "new_range": fmt_range(*new),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo
 
 from bot.model import Observation
@@ -33,9 +33,21 @@ def fmt_time(moment: datetime, tz: ZoneInfo) -> str:
     return f"{local:%Y-%m-%d %H:%M} {local.tzname()}"
 
 
+def fmt_when(moment: datetime, tz: ZoneInfo, day: date | None = None) -> str:
+    """When an event happened, for people: ``2025-09-18 10:31 EDT``, or for a date-only event
+    (``day`` given: a FRED row) just its date ``2015-12-16`` — never the previous evening."""
+    return day.isoformat() if day is not None else fmt_time(moment, tz)
+
+
+def local_moment(moment: datetime, tz: ZoneInfo, day: date | None = None) -> datetime:
+    """``moment`` in ``tz``; a date-only event (``day``) as that date's 00:00 in ``tz``."""
+    return datetime.combine(day, time(0), tz) if day is not None else moment.astimezone(tz)
+
+
 def event_time_key(observation: Observation) -> str:
-    """A deterministic key for the moment of an observation (session date for closes)."""
-    if observation.kind == "close" and observation.session is not None:
+    """A deterministic key for the moment of an observation (the session date for closes and
+    date-only rows)."""
+    if observation.session is not None and (observation.kind == "close" or observation.date_only):
         return observation.session.isoformat()
     return observation.time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

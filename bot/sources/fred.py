@@ -8,22 +8,31 @@ A symbol's ``series`` is one id or a mapping of names to ids; the Fed's target r
 Observations are *daily* values published with a lag (the target range is posted the next
 business day): ``fetch_latest`` returns the newest published row as a ``rate`` observation
 stamped at that date's 00:00 UTC, never "now".
+
+Implausible rows are dropped, each with a WARNING naming the series, date and value, before
+duplicates are resolved and before the newest row is picked — so a garbage row can neither
+become "the latest" nor win a duplicated date (the last *valid* row wins): a rate outside
+``sanity.min_rate``..``sanity.max_rate``, a row dated after today, a lower bound above the upper.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import ClassVar
 
 import pandas as pd
 
-from bot.config import Duration, SourceParams, SymbolConfig
+from bot.config import Duration, SanityConfig, SourceParams, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
+from bot.sanity import latest_day
 from bot.sources.base import SOURCES
 from bot.sources.http import HttpSource, HttpSourceParams, build_url, looks_like_html
+
+log = logging.getLogger(__name__)
 
 DATE_HEADERS = ("observation_date", "DATE")
 MISSING = ("", ".")
@@ -44,9 +53,19 @@ def _fail(message: str, symbol: str | None, url: str | None) -> SourceError:
 
 
 def parse_fred_frame(
-    text: str, series_id: str, *, symbol: str | None = None, url: str | None = None
+    text: str,
+    series_id: str,
+    *,
+    symbol: str | None = None,
+    url: str | None = None,
+    sanity: SanityConfig | None = None,
+    now: datetime | None = None,
 ) -> pd.Series:
-    """Parse fredgraph CSV text into a float Series indexed by ``date`` (missing rows dropped)."""
+    """Parse fredgraph CSV text into a float Series indexed by ``date`` (missing rows dropped).
+
+    Rows outside the plausible band of ``sanity`` (default: the defaults) and, given ``now``,
+    rows dated after today are dropped with a WARNING each; of duplicated dates the last valid
+    row is kept."""
     if not text.strip():
         raise _fail("empty FRED response", symbol, url)
     if looks_like_html(text):
@@ -90,20 +109,62 @@ def parse_fred_frame(
         )
     series = pd.Series(values.to_numpy(dtype=float), index=dates.dt.date, name=series_id)
     series = series[present.to_numpy()]
-    # Keep the last of duplicated dates and date order, as DailySeries requires.
+    series = _plausible_rows(series, series_id, symbol, sanity or SanityConfig(), now)
+    # Keep the last (valid) of duplicated dates and date order, as DailySeries requires.
     series = series[~series.index.duplicated(keep="last")].sort_index()
     return series
 
 
+def _plausible_rows(
+    series: pd.Series,
+    series_id: str,
+    symbol: str | None,
+    sanity: SanityConfig,
+    now: datetime | None,
+) -> pd.Series:
+    """``series`` without rows outside the rate band or dated in the future, each logged."""
+    bad = (series < sanity.min_rate) | (series > sanity.max_rate)
+    future = pd.Series(False, index=series.index)
+    if now is not None:
+        last = latest_day(now, sanity)
+        future = pd.Series([day > last for day in series.index], index=series.index)
+    rejected = bad.to_numpy() | future.to_numpy()
+    if not rejected.any():
+        return series
+    for day, value, is_future in zip(
+        series.index[rejected], series[rejected], future.to_numpy()[rejected], strict=True
+    ):
+        why = (
+            "dated in the future"
+            if is_future
+            else f"outside the plausible band {sanity.min_rate:g}..{sanity.max_rate:g}%"
+        )
+        log.warning(
+            "%srejected FRED row %s %s = %g: %s",
+            f"{symbol}: " if symbol else "",
+            series_id,
+            day,
+            value,
+            why,
+        )
+    return series[~rejected]
+
+
 def parse_fred_csv(
-    text: str, series_id: str, *, symbol: str | None = None, url: str | None = None
+    text: str,
+    series_id: str,
+    *,
+    symbol: str | None = None,
+    url: str | None = None,
+    sanity: SanityConfig | None = None,
+    now: datetime | None = None,
 ) -> DailySeries:
     """Parse one fredgraph CSV (either header style) into a :class:`DailySeries`.
 
     Rows marked missing (``.`` or empty) are dropped; anything else unreadable, an HTML page or
     a header naming another series raises :class:`SourceError` naming ``symbol`` and ``url``.
     """
-    series = parse_fred_frame(text, series_id, symbol=symbol, url=url)
+    series = parse_fred_frame(text, series_id, symbol=symbol, url=url, sanity=sanity, now=now)
     return DailySeries(list(series.index), series.tolist())
 
 
@@ -126,6 +187,9 @@ class FredSource(HttpSource):
     type_name: ClassVar[str] = "fred"
     params_model: ClassVar[type[SourceParams]] = FredParams
     default_base_url: ClassVar[str] = DEFAULT_FRED_URL
+    #: the plausible rate band and clock skew rows are checked with (``build_sources`` sets
+    #: the configured ``sanity:``)
+    sanity: SanityConfig = SanityConfig()
 
     @classmethod
     def symbol_problems(cls, symbol_id: str, spec: SymbolConfig) -> list[str]:
@@ -156,10 +220,26 @@ class FredSource(HttpSource):
                 query["coed"] = end.isoformat()
             text = self.http.get(url, symbol=symbol_id, params=query)
             columns[column] = parse_fred_frame(
-                text, series_id, symbol=symbol_id, url=build_url(url, query)
+                text,
+                series_id,
+                symbol=symbol_id,
+                url=build_url(url, query),
+                sanity=self.sanity,
+                now=self.clock.now(),
             )
         # Inner join: a date counts only once every series has published it.
         frame = pd.concat(columns, axis=1, join="inner").sort_index()
+        if "lower" in frame.columns and "upper" in frame.columns:
+            inverted = frame["lower"] > frame["upper"]
+            for day in frame.index[inverted.to_numpy()]:
+                log.warning(
+                    "%s: rejected FRED row %s: lower bound %g%% is above the upper bound %g%%",
+                    symbol_id,
+                    day,
+                    frame.at[day, "lower"],
+                    frame.at[day, "upper"],
+                )
+            frame = frame[~inverted]
         if start is not None:
             frame = frame[frame.index >= start]
         if end is not None:

@@ -25,6 +25,7 @@ from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sources.base import SOURCES, Source
 from bot.sources.csvfile import CsvSource
+from bot.sources.fred import FredSource
 from bot.sources.http import CoolingDown, HttpSource, Sleep
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ def build_sources(config: Config, clock: Clock, *, sleep: Sleep = time.sleep) ->
             sources[name] = cls(name, params, clock, base_dir=Path(config.path).resolve().parent)
         else:
             sources[name] = cls(name, params, clock)
+        source = sources[name]
+        if isinstance(source, FredSource):
+            source.sanity = config.sanity  # FRED rows are checked against its rate band
     return sources
 
 
