@@ -32,9 +32,10 @@ from pydantic import (
     model_validator,
 )
 
+from bot import yaml12
 from bot.errors import ConfigError, ConfigProblem, register_secret
 from bot.templates import template_problems
-from bot.yaml12 import LIMITS, LoadedYaml, YamlLimitError, check_size, load_yaml
+from bot.yaml12 import LoadedYaml, YamlLimitError, check_size, load_yaml
 
 # ---------------------------------------------------------------------------------------------
 # Value types users write in YAML
@@ -267,7 +268,8 @@ class StrictModel(BaseModel):
         if bool in kinds and not isinstance(value, bool):
             raise ValueError(f"expected true or false, got {_describe(value)}")
         if kinds and bool not in kinds and isinstance(value, bool):
-            raise ValueError(f"expected a number, got {_describe(value)}")
+            number = "a number" if float in kinds else "a whole number"
+            raise ValueError(f"expected {number}, got {_describe(value)}")
         return value
 
 
@@ -681,7 +683,7 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     try:
         with open(file, encoding="utf-8") as stream:
             # one byte-ish more than the limit: enough to know it is too big, never 60 MB
-            text = stream.read(LIMITS.max_bytes + 1)
+            text = stream.read(yaml12.LIMITS.max_bytes + 1)
     except OSError as exc:
         raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
     except UnicodeDecodeError as exc:

@@ -83,8 +83,10 @@ def _spec_problem(field: str, spec: str) -> str | None:
     try:
         format(sample_value(field), spec)
     except (ValueError, TypeError) as exc:
-        kind = "a number" if field in NUMERIC_FIELDS else "text"
-        return f"{exc} (this field is {kind})"
+        if field in NUMERIC_FIELDS:
+            return f"{exc} (this field is a number)"
+        hint = "; {value_raw} is the number" if field == "value" else ""
+        return f"{exc} (this field is text{hint})"
     return None
 
 

@@ -117,20 +117,24 @@ class LoadedYaml:
         return self.lines.get((), None)
 
 
-def check_size(text: str, limits: YamlLimits = LIMITS) -> None:
-    """Refuse a document larger than ``limits.max_bytes`` before any parsing."""
+def check_size(text: str, limits: YamlLimits | None = None) -> None:
+    """Refuse a document larger than ``limits.max_bytes`` (default :data:`LIMITS`) before any
+    parsing."""
+    limits = limits or LIMITS
     if len(text) > limits.max_bytes:
         raise YamlLimitError(
             f"the config file is larger than {limits.max_bytes:,} bytes; refusing to parse it"
         )
 
 
-def load_yaml(text: str, limits: YamlLimits = LIMITS) -> LoadedYaml:
-    """Parse one YAML document within ``limits``.
+def load_yaml(text: str, limits: YamlLimits | None = None) -> LoadedYaml:
+    """Parse one YAML document within ``limits`` (default :data:`LIMITS`, read at call time so
+    a deployment may replace it).
 
     Raises :class:`yaml.YAMLError` with marks on bad syntax, :class:`YamlLimitError` (with the
     line) when the document is too big, too deep, too alias-heavy or recursive.
     """
+    limits = limits or LIMITS
     check_size(text, limits)
     _check_events(text, limits)  # streaming and non-recursive: safe before composing
     loader = Yaml12Loader(text)

@@ -344,7 +344,7 @@ def test_a_huge_config_file_is_refused_before_parsing(tmp_path: Path) -> None:
     with path.open("w") as out:
         out.write(VALID)
         out.write("x:\n")
-        for block in range(300):
+        for block in range(20):  # 3 MB (the case was 60 MB: only the start is read)
             out.write("".join(f"  k{block}_{i}: {i}\n" for i in range(10_000)))
     started = time.perf_counter()
     with pytest.raises(ConfigError) as caught:
@@ -358,6 +358,14 @@ def test_many_keys_are_refused_fast() -> None:
     text = VALID + "x:\n" + "".join(f"  k{i}: {i}\n" for i in range(60_000))
     found = _timed_problems(text)
     assert len(found) == 1 and "more than" in found[0] and found[0].startswith("config.yaml:")
+
+
+def test_the_limits_are_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot import yaml12
+
+    monkeypatch.setattr(yaml12, "LIMITS", yaml12.YamlLimits(max_depth=2))
+    (problem,) = problems_of(VALID)
+    assert problem == "config.yaml:5: nested deeper than 2 levels"
 
 
 def test_merge_keys_let_an_override_win() -> None:
