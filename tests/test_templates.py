@@ -99,3 +99,27 @@ def test_value_is_formatted_like_the_other_fields() -> None:
     config = make_config(cross(template="{value} crossed {level} (raw {value_raw})"))
     (alert,) = Engine.from_config(config).evaluate(observations(), History(), {}, CLOCK).alerts
     assert alert.text == "2,505.50 crossed 2,500 (raw 2505.5)"
+
+
+def test_samples_have_the_types_rules_really_produce() -> None:
+    """``check`` renders with :func:`sample_value`; every field a rule produces has that type."""
+    from datetime import date
+
+    from bot.templates import sample_value
+    from tests.test_rule_support import close_at, series
+
+    engine = Engine.from_config(
+        make_config(
+            {"id": "rec", "type": "record_close", "symbol": "RUT"},
+            {"id": "near", "type": "near", "symbol": "RUT", "level": 250, "within": "30%"},
+            {"id": "chg", "type": "change", "symbol": "RUT", "window": "1d", "threshold": "1%"},
+            {"id": "cr", "type": "cross", "symbol": "RUT", "level": 150},
+        )
+    )
+    days = [date(2025, 1, 2), date(2025, 1, 3), date(2025, 1, 6)]
+    data = series(zip(days, [100.0, 200.0, 300.0], strict=True))
+    closes = [close_at("RUT", d, v) for d, v in zip(days, data.values, strict=True)]
+    for rule in engine.rules:
+        _, drafts = rule.evaluate(closes, History({"RUT": data}), None, CLOCK)
+        for name, value in drafts[0].fields.items():
+            assert type(value) is type(sample_value(name)), (rule.id, name)
