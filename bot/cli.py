@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--log-level",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for --demo, whose alerts print)",
     )
     run.set_defaults(handler=cmd_run)
@@ -106,6 +108,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     setup_logging(args.log_level or ("WARNING" if args.demo else "INFO"))
     config = read_config(args.config)
+    for warning in config.warnings:
+        log.warning("config: %s", warning)
     if args.demo:
         from bot.demo import run_demo
 
@@ -142,7 +146,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def summarize(config: Config) -> str:
     """A one-screen description of a valid config. Never shows a secret."""
-    lines = [f"{config.path}: OK", f"timezone: {config.timezone}"]
+    lines = [f"{config.path}: OK", *(f"warning: {w}" for w in config.warnings)]
+    lines.append(f"timezone: {config.timezone}")
     telegram = config.telegram
     if telegram.enabled:
         lines.append(f"telegram: on, token <redacted>, {telegram.base_url}")

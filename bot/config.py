@@ -13,9 +13,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -25,13 +25,18 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    StrictBool,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from bot import yaml12
+from bot.envsubst import protect_env_refs, substitute_env
 from bot.errors import ConfigError, ConfigProblem, register_secret
-from bot.yaml12 import LoadedYaml, load_yaml
+from bot.templates import template_problems
+from bot.yaml12 import LoadedYaml, YamlLimitError, check_size, load_yaml
 
 # ---------------------------------------------------------------------------------------------
 # Value types users write in YAML
@@ -77,6 +82,46 @@ def format_duration(value: timedelta) -> str:
 Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
+
+#: The shortest polling interval: the scheduler's resolution. ``0s`` would poll every second.
+MIN_POLL = timedelta(seconds=1)
+
+
+def parse_poll_interval(value: Any) -> timedelta:
+    """A duration of at least :data:`MIN_POLL`."""
+    interval = parse_duration(value)
+    if interval < MIN_POLL:
+        raise ValueError(f"must be at least {format_duration(MIN_POLL)}, got {value!r}")
+    return interval
+
+
+PollInterval = Annotated[
+    timedelta,
+    BeforeValidator(parse_poll_interval),
+    PlainSerializer(format_duration, return_type=str),
+]
+
+_DATE_RE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
+
+
+def parse_date(value: Any) -> date:
+    """``"2026-12-31"`` → a date. The YAML loader keeps dates as text (YAML 1.2), so an
+    impossible one such as ``2026-02-30`` is reported here, at its line, with the reason."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = value.strip() if isinstance(value, str) else None
+    match = _DATE_RE.match(text) if text is not None else None
+    if match is None:
+        raise ValueError(f"expected a date such as 2026-12-31, got {_describe(value)}")
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    except ValueError as exc:
+        raise ValueError(
+            f"expected a date such as 2026-12-31, got {_describe(value)} ({exc})"
+        ) from None
+
+
+DateValue = Annotated[date, BeforeValidator(parse_date), PlainSerializer(str, return_type=str)]
 
 
 @dataclass(frozen=True)
@@ -198,10 +243,35 @@ ChatId = Annotated[int | str | None, BeforeValidator(parse_chat_id)]
 _ID_RE = r"^[A-Za-z0-9][A-Za-z0-9_.=^-]*$"
 
 
+def _scalar_kinds(annotation: Any) -> set[type]:
+    """``bool``/``int``/``float`` among the types of a field (through ``X | None``)."""
+    if get_origin(annotation) in (Union, type(int | None)):
+        return set().union(*(_scalar_kinds(arg) for arg in get_args(annotation)))
+    return {annotation} & {bool, int, float}
+
+
 class StrictModel(BaseModel):
-    """Base of every config section: unknown keys are errors, values are immutable."""
+    """Base of every config section: unknown keys are errors, values are immutable.
+
+    Booleans are strict in every section (the README promises only ``true``/``false``; pydantic
+    would take ``yes``, ``"off"`` and ``1``), and ``true``/``false`` are not numbers.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or value is None:
+            return value
+        kinds = _scalar_kinds(field.annotation)
+        if bool in kinds and not isinstance(value, bool):
+            raise ValueError(f"expected true or false, got {_describe(value)}")
+        if kinds and bool not in kinds and isinstance(value, bool):
+            number = "a number" if float in kinds else "a whole number"
+            raise ValueError(f"expected {number}, got {_describe(value)}")
+        return value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,15 +300,9 @@ class TelegramConfig(StrictModel):
 
     @model_validator(mode="after")
     def _chats_set_when_enabled(self) -> TelegramConfig:
-        if self.token:
-            empty = [name for name, chat in self.chats.items() if chat is None]
-            if empty:
-                raise ValueError(
-                    f"chat {empty[0]!r} has no id (is its environment variable set?); "
-                    "a token is set, so every named chat needs a chat id"
-                )
-            if not self.chats:
-                raise ValueError("a token is set but no chats are named under telegram.chats")
+        # (a named chat without an id is reported at its own line by _check_references)
+        if self.token and not self.chats:
+            raise ValueError("a token is set but no chats are named under telegram.chats")
         return self
 
     @field_validator("deadline")
@@ -323,7 +387,7 @@ class SymbolConfig(StrictModel):
     file: str | None = None  # csv source
     name: str | None = None
     calendar: str = "always"
-    poll: Duration | None = None  # override poll.every for this symbol
+    poll: PollInterval | None = None  # override poll.every for this symbol
 
     def ticker_for(self, source_name: str, symbol_id: str) -> str:
         """The ticker to ask ``source_name`` for."""
@@ -333,7 +397,7 @@ class SymbolConfig(StrictModel):
 class PollConfig(StrictModel):
     """``poll:`` — how often and how long around sessions the bot polls."""
 
-    every: Duration = timedelta(seconds=60)
+    every: PollInterval = timedelta(seconds=60)
     after_close: Duration = timedelta(minutes=20)
     settle: Duration = timedelta(minutes=10)
     concurrency: int = Field(default=4, ge=1, le=32)
@@ -381,7 +445,7 @@ class RuleParams(StrictModel):
 
     # Fields a user template may always use, in addition to the rule type's own.
     common_template_fields: ClassVar[frozenset[str]] = frozenset(
-        {"rule", "symbol", "name", "value", "time", "message"}
+        {"rule", "symbol", "name", "value", "value_raw", "time", "message"}
     )
 
     id: str = Field(pattern=_ID_RE)
@@ -389,9 +453,9 @@ class RuleParams(StrictModel):
     chats: StrList | None = None
     cooldown: Duration | None = None
     quiet_hours: QuietHoursValue | None = None
-    enabled: bool = True
-    silent: bool = False
-    expires: date | None = None
+    enabled: StrictBool = True
+    silent: StrictBool = False
+    expires: DateValue | None = None
     template: str | None = None
 
     def watched_symbols(self) -> list[str]:
@@ -437,10 +501,19 @@ class Config:
     sanity: SanityConfig
     delivery: DeliveryConfig
     rules: list[RuleParams]
+    #: things that are valid but probably not meant (an ``expires`` in the past); ``check``
+    #: prints them and ``run`` logs them
+    warnings: tuple[ConfigProblem, ...] = ()
 
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def base_dir(self) -> Path:
+        """Where relative paths resolve (csv ``file:``, ``sqlite:///`` state): the config
+        file's directory; the working directory for the embedded default config."""
+        return config_dir(self.path)
 
     def symbol_name(self, symbol_id: str) -> str:
         """Human name of a symbol (its ``name`` or, failing that, its id)."""
@@ -452,54 +525,10 @@ class Config:
 # Loading
 # ---------------------------------------------------------------------------------------------
 
-_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
-
-def protect_env_refs(text: str) -> tuple[str, dict[str, str]]:
-    """Swap each ``${...}`` for a plain placeholder before parsing.
-
-    ``{`` and ``}`` are YAML flow indicators, so ``chats: {traders: ${CHAT}}`` would not parse;
-    placeholders keep the YAML valid and every line number where it was.
-    """
-    refs: dict[str, str] = {}
-
-    def swap(match: re.Match[str]) -> str:
-        placeholder = f"__env_ref_{len(refs)}__"
-        refs[placeholder] = match.group(0)
-        return placeholder
-
-    return _ENV_RE.sub(swap, text), refs
-
-
-_PLACEHOLDER_RE = re.compile(r"__env_ref_\d+__")
-
-
-def substitute_env(value: Any, refs: Mapping[str, str], environ: Mapping[str, str]) -> Any:
-    """Replace placeholders (see :func:`protect_env_refs`) with ``${VAR}`` /
-    ``${VAR:-default}`` values from the environment, in every string of a parsed YAML tree."""
-    if isinstance(value, str):
-        if not _PLACEHOLDER_RE.search(value):
-            return value
-        whole = _PLACEHOLDER_RE.fullmatch(value) is not None
-
-        def expand(match: re.Match[str]) -> str:
-            ref = _ENV_RE.fullmatch(refs[match.group(0)])
-            assert ref is not None
-            default = ref.group(2)
-            return environ.get(ref.group(1)) or (default if default is not None else "")
-
-        result = _PLACEHOLDER_RE.sub(expand, value)
-        # A lone "${VAR}" is typed like YAML would type the value: numbers stay numbers.
-        if whole and re.fullmatch(r"-?\d+", result):
-            return int(result)
-        if whole and re.fullmatch(r"-?\d+\.\d*", result):
-            return float(result)
-        return result
-    if isinstance(value, dict):
-        return {k: substitute_env(v, refs, environ) for k, v in value.items()}
-    if isinstance(value, list):
-        return [substitute_env(v, refs, environ) for v in value]
-    return value
+def config_dir(file: str) -> Path:
+    """The directory relative paths in the config at ``file`` resolve against."""
+    return Path(file).resolve().parent
 
 
 def redact_url(url: str) -> str:
@@ -602,11 +631,29 @@ class _Problems:
         self.file = file
         self.loaded = loaded
         self.items: list[ConfigProblem] = []
+        self.warnings: list[ConfigProblem] = []
+        #: path → environment variables that were unset there (see substitute_env)
+        self.unset: dict[tuple[str | int, ...], list[str]] = {}
+
+    def unset_hint(self, loc: tuple[str | int, ...]) -> str:
+        """``"${VAR} is not set"`` when ``loc`` came from unset variables, else ``""``."""
+        names = self.unset.get(tuple(loc))
+        if not names:
+            return ""
+        refs = ", ".join(f"${{{name}}}" for name in names)
+        return f"{refs} {'is' if len(names) == 1 else 'are'} not set"
+
+    def _problem(self, loc: tuple[str | int, ...], message: str) -> ConfigProblem:
+        hint = self.unset_hint(loc)
+        if hint and hint not in message:
+            message = f"{message} ({hint})"
+        return ConfigProblem(self.file, self.loaded.line_of(loc), format_path(loc), message)
 
     def add(self, loc: tuple[str | int, ...], message: str) -> None:
-        self.items.append(
-            ConfigProblem(self.file, self.loaded.line_of(loc), format_path(loc), message)
-        )
+        self.items.append(self._problem(loc, message))
+
+    def warn(self, loc: tuple[str | int, ...], message: str) -> None:
+        self.warnings.append(self._problem(loc, message))
 
     def add_validation(
         self, prefix: tuple[str | int, ...], exc: ValidationError, model: type[BaseModel]
@@ -622,17 +669,27 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
     """Read, substitute, validate. Raises :class:`ConfigError` listing every problem."""
     file = str(path)
     try:
-        text = Path(file).read_text(encoding="utf-8")
+        with open(file, encoding="utf-8") as stream:
+            # one byte-ish more than the limit: enough to know it is too big, never 60 MB
+            text = stream.read(yaml12.LIMITS.max_bytes + 1)
     except OSError as exc:
         raise ConfigError([ConfigProblem(file, None, "", f"cannot read: {exc.strerror}")]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([ConfigProblem(file, None, "", f"not UTF-8 text: {exc}")]) from None
     return parse_config(text, file, os.environ if environ is None else environ)
 
 
-def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
-    """Validate config text; ``file`` is only used in messages."""
-    text, refs = protect_env_refs(text)
+def parse_config(
+    text: str, file: str, environ: Mapping[str, str], *, today: date | None = None
+) -> Config:
+    """Validate config text. ``file`` names it in messages and anchors relative paths;
+    ``today`` (default: the date now in the config's time zone) dates the warnings."""
     try:
+        check_size(text)
+        text, refs = protect_env_refs(text)
         loaded = load_yaml(text)
+    except YamlLimitError as exc:
+        raise ConfigError([ConfigProblem(file, exc.line, "", exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -655,10 +712,12 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
         raise ConfigError(problems.items)
     for duplicate in loaded.duplicates:
         problems.add(duplicate, "duplicate key (the same key appears twice in this mapping)")
-    data = substitute_env(data, refs, environ)
+    data = substitute_env(data, refs, environ, (), problems.unset)
 
     sections: dict[str, Any] = {}
     for key, value in data.items():
+        if key.startswith("x-"):
+            continue  # a place for YAML anchors (`x-defaults: &defaults …`), as in Compose files
         if key not in _TopLevel.model_fields:
             problems.add(
                 (key,), _pydantic_message({"type": "extra_forbidden", "loc": (key,)}, _TopLevel)
@@ -688,21 +747,55 @@ def parse_config(text: str, file: str, environ: Mapping[str, str]) -> Config:
     sources = _validate_sources(top.sources, problems)
     rules = _validate_rules(top.rules, problems)
     _check_references(top, symbols, sources, rules, problems)
+    _check_files(file, symbols, problems)
     if problems.items:
         raise ConfigError(sorted(problems.items, key=lambda p: p.line or 0))
+    if today is None:
+        today = datetime.now(ZoneInfo(top.timezone)).date()
+    for raw_index, params in rules:
+        if params.expires is not None and params.expires < today:
+            problems.warn(
+                ("rules", raw_index, "expires"),
+                f"{params.expires} is in the past: rule {params.id!r} never fires",
+            )
     register_secret(top.telegram.token)
     return Config(
         path=file,
         timezone=top.timezone,
         telegram=top.telegram,
-        state=top.state,
+        state=_anchored_state(top.state, file),
         sources=sources,
         symbols=symbols,
         poll=top.poll,
         sanity=top.sanity,
         delivery=top.delivery,
         rules=[params for _, params in rules],
+        warnings=tuple(problems.warnings),
     )
+
+
+def _anchored_state(state: StateConfig, file: str) -> StateConfig:
+    """``state`` with a relative ``sqlite:///`` path made absolute against the config file's
+    directory (as a csv ``file:`` is), so the state does not move with the working directory."""
+    url = state.url
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or url.startswith(prefix + "/") or url == prefix + ":memory:":
+        return state
+    return state.model_copy(update={"url": prefix + str(config_dir(file) / url[len(prefix) :])})
+
+
+def _check_files(file: str, symbols: dict[str, SymbolConfig], problems: _Problems) -> None:
+    """Every ``file:`` a symbol names exists (relative to the config file's directory)."""
+    base = config_dir(file)
+    for symbol_id, spec in symbols.items():
+        if not spec.file:
+            continue
+        path = Path(spec.file).expanduser()
+        if not path.is_absolute():
+            path = base / path
+        if not path.is_file():
+            what = "not a file" if path.exists() else "no such file"
+            problems.add(("symbols", symbol_id, "file"), f"{what}: {path}")
 
 
 def _validate_typed(
@@ -767,37 +860,6 @@ def _validate_rules(raw: list[Any], problems: _Problems) -> list[tuple[int, Rule
     return result
 
 
-def template_problems(template: str, allowed: frozenset[str]) -> list[str]:
-    """Problems with a user message template: named fields only, and only known ones."""
-    import string
-
-    found: list[str] = []
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        return [f"invalid template: {exc}"]
-    for _, field, spec, conversion in parsed:
-        if field is None:
-            continue
-        if not field or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field):
-            found.append(
-                f"template field {{{field}}} is not allowed: use plain names such as "
-                f"{{value}} (no positions, attributes or indexes)"
-            )
-        elif field not in allowed:
-            close = difflib.get_close_matches(field, sorted(allowed), n=1)
-            hint = f" (did you mean {{{close[0]}}}?)" if close else ""
-            found.append(
-                f"unknown template field {{{field}}}{hint}; available: "
-                + ", ".join(sorted(allowed))
-            )
-        elif conversion or (spec and "{" in spec):
-            found.append(
-                f"template field {{{field}}}: conversions and nested fields are not allowed"
-            )
-    return found
-
-
 def _check_references(
     raw: _TopLevel,
     symbols: dict[str, SymbolConfig],
@@ -830,6 +892,16 @@ def _check_references(
                 problems.add(("symbols", symbol_id), message)
 
     chats = raw.telegram.chats
+    if raw.telegram.token:
+        for name, chat in chats.items():
+            if chat is None:
+                loc = ("telegram", "chats", name)
+                hint = problems.unset_hint(loc) or "is its environment variable set?"
+                problems.add(
+                    loc,
+                    f"chat {name!r} has no id ({hint}); a token is set, so every named chat "
+                    "needs a chat id",
+                )
     if raw.telegram.admin_chat is not None and raw.telegram.admin_chat not in chats:
         problems.add(
             ("telegram", "admin_chat"),

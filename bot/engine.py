@@ -18,7 +18,10 @@ from bot.clock import Clock
 from bot.config import Config, RuleParams
 from bot.model import Alert, AlertDraft, History, Observation, ObservationBatch
 from bot.rules import RULES, Rule, RuleContext
-from bot.rules.text import fmt_when
+from bot.rules.text import fmt_value, fmt_when
+from bot.templates import MAX_ALERT_CHARS, TemplateError, bound, render
+
+__all__ = ["MAX_ALERT_CHARS", "Engine", "EvaluationResult", "build_rules"]
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,8 @@ class Engine:
         self.rules = list(rules)
         self.context = context
         self.max_skew = max_skew
+        # rule ids whose template failed to render: logged once, then the default text is sent
+        self._broken_templates: set[str] = set()
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -180,13 +185,27 @@ class Engine:
                 "rule": params.id,
                 "symbol": draft.symbol,
                 "name": self.context.name(draft.symbol),
-                "value": draft.value,
+                "value": fmt_value(draft.value),
+                "value_raw": draft.value,
                 "time": fmt_when(draft.time, self.context.tz, draft.day),
                 "message": draft.text,
                 **draft.fields,
             }
-            # Fields were checked against the rule type's list when the config was loaded.
-            text = params.template.format_map(fields)
+            # Templates were rendered with sample values when the config was loaded; one that
+            # still fails here (a field of a surprising type) costs only its own wording: the
+            # alert goes out with the default text, and the cycle's other alerts are unaffected.
+            try:
+                text = render(params.template, fields)
+            except TemplateError as exc:
+                if params.id not in self._broken_templates:
+                    self._broken_templates.add(params.id)
+                    log.warning(
+                        "rule %s: its template cannot be rendered (%s); sending the default "
+                        "text instead",
+                        params.id,
+                        exc,
+                    )
+        text = bound(text)  # a rendered alert never exceeds MAX_ALERT_CHARS
         quiet = params.quiet_hours is not None and params.quiet_hours.contains(
             draft.time.astimezone(self.context.tz).time()
         )

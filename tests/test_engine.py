@@ -146,7 +146,9 @@ def test_rule_chats_are_carried_by_its_alerts_only() -> None:
 def test_template_renders_named_fields() -> None:
     template = "{name} {verb} {level} at {value} ({direction}) — {rule}/{symbol}"
     result = run(cross(template=template))
-    assert result.alerts[0].text == "Russell 2000 crossed above 2,500 at 2505.0 (up) — rut-2500/RUT"
+    assert result.alerts[0].text == (
+        "Russell 2000 crossed above 2,500 at 2,505.00 (up) — rut-2500/RUT"
+    )
 
 
 def test_template_unknown_field_is_a_config_error() -> None:

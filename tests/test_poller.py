@@ -221,6 +221,8 @@ poll: {concurrency: 3}
 
 
 def test_build_sources_from_config(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "rut.csv").write_text("Date,Open,High,Low,Close,Volume\n")
     config = parse_config(CONFIG, str(tmp_path / "config.yaml"), {})
     built = build_sources(config, FakeClock(NOW), sleep=lambda _: None)
     assert isinstance(built["yahoo"], YahooSource)

@@ -35,3 +35,35 @@ def test_every_readme_rule_example_is_valid_config() -> None:
         text = head + "\nrules:\n" + block
         config = parse_config(text, f"README example of {kind}", {})
         assert [r.type for r in config.rules] == [kind]
+
+
+def _fields(text: str) -> set[str]:
+    return set(re.findall(r"`([a-z_]+)`", text))
+
+
+def test_readme_lists_every_template_field() -> None:
+    """Each rule type's 'Template fields:' sentence names exactly the fields it provides,
+    and the options table names the fields every rule has."""
+    from bot.config import RuleParams
+
+    readme = (ROOT / "README.md").read_text()
+    rules_section = readme.split("## Rules", 1)[1].split("\n## ", 1)[0]
+    common_row = next(
+        line for line in rules_section.splitlines() if line.startswith("| `template`")
+    )
+    common = common_row.split("Fields every rule has:", 1)[1].split(";", 1)[0]
+    assert _fields(common) == set(RuleParams.common_template_fields)
+    for kind in RULES.names():
+        part = rules_section.split(f"### `{kind}`", 1)[1].split("\n### ", 1)[0]
+        listed = part.split("Template fields:", 1)[1].split(".\n", 1)[0].split(". ", 1)[0]
+        assert _fields(listed) == set(RULES.get(kind).template_fields), kind
+
+
+def test_config_reference_anchor_example_is_valid_config() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Config reference", 1)[1].split("\n### ", 1)[0]
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", section, flags=re.S) if "<<:" in b]
+    head = (ROOT / "config.yaml").read_text().split("\nrules:\n", 1)[0]
+    config = parse_config(head + "\n" + block, "README anchor example", {})
+    levels = {r.id: r.model_dump() for r in config.rules}
+    assert levels["rut-2600"]["direction"] == "both" and levels["rut-2500"]["on"] == "close"
