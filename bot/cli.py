@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import (
     Config,
@@ -20,6 +20,9 @@ from bot.config import (
     redact_url,
 )
 from bot.errors import BotError, redact
+
+if TYPE_CHECKING:
+    from bot.worker import Worker
 
 log = logging.getLogger("bot")
 
@@ -101,34 +104,72 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the worker, one cycle of it, or the demo."""
+    """``run``: the worker, one cycle of it, or the demo.
+
+    Each runs under :func:`bot.lifecycle.run` with SIGTERM/SIGINT and a closed stdout handled
+    from the loop's first step, so even start-up (store migration, history) can be stopped.
+    """
+    from bot import lifecycle
     from bot.logs import setup_logging
 
     setup_logging(args.log_level or ("WARNING" if args.demo else "INFO"))
+    lifecycle.guard_stdout()  # `run --demo | head`: one quiet stop, not a traceback per alert
     config = read_config(args.config)
     if args.demo:
-        from bot.demo import run_demo
-
-        return asyncio.run(run_demo(config))
+        return lifecycle.run(_run_demo(config))
     from bot.app import build_worker
 
     worker = build_worker(config)
     if args.once:
-        return asyncio.run(_run_once(worker))
+        return lifecycle.run(_run_once(worker))
+    return lifecycle.run(_run_forever(worker))
+
+
+async def _run_demo(config: Config) -> int:
+    from bot.demo import run_demo
+    from bot.lifecycle import StopRequest
+
+    stop = StopRequest()
+    stop.install()
+    try:
+        return await run_demo(config, stop=stop)
+    finally:
+        stop.uninstall()
+
+
+async def _run_forever(worker: Worker) -> int:
+    from bot.lifecycle import StopRequest
     from bot.scheduler import run_forever
 
-    return asyncio.run(run_forever(worker))
-
-
-async def _run_once(worker: object) -> int:
-    from bot.worker import Worker
-
-    assert isinstance(worker, Worker)
-    await worker.start()
+    stop = StopRequest()
+    stop.install()  # before any start-up work: SIGTERM while loading history stops at once
+    log.info("starting worker %s (SIGTERM or Ctrl-C stops it)", worker.worker_id)
     try:
-        report = await worker.poll_once()
+        return await run_forever(worker, stop.event)
     finally:
-        await worker.stop()
+        stop.uninstall()
+
+
+async def _run_once(worker: Worker) -> int:
+    from bot.lifecycle import StopRequest, unless_stopped
+    from bot.logs import log_failure
+
+    stop = StopRequest()
+    stop.install()
+    try:
+        started, _ = await unless_stopped(stop, worker.start())
+        if not started:
+            log.info("stopped during start-up")
+            return 0
+        try:
+            report = await worker.poll_once()
+        except Exception as exc:  # one clear line (the traceback at DEBUG), exit 1
+            log_failure(log, "the cycle failed", exc, "the next run retries it")
+            return 1
+        finally:
+            await worker.stop()
+    finally:
+        stop.uninstall()
     log.info("one cycle: %s", report.summary())
     return 0
 
