@@ -240,3 +240,49 @@ def test_a_full_disk_is_one_log_line_per_cycle(tmp_path: Path, yahoo_fake: Yahoo
     assert "ERROR" in failures[0]
     assert "Traceback" not in info
     assert "Traceback" in debug
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_run_with_its_stdout_closed_stops_quietly(tmp_path: Path, yahoo_fake: YahooFake) -> None:
+    """Console mode (no token) with nobody reading stdout: the first alert finds the pipe closed;
+    the worker stops cleanly with 0 (the alert stays queued) instead of a traceback per retry."""
+    now = datetime.now(UTC)
+    yahoo_fake.chart("^RUT", chart_response(price=2490.0, time=now))  # history, closes
+    yahoo_fake.script(  # quotes: the first arms the rule, the second crosses 2,500
+        YahooFake.chart_path("^RUT"),
+        [
+            chart_response(price=2490.0, time=now - timedelta(minutes=2)),
+            chart_response(price=2510.0, time=now - timedelta(minutes=1)),
+        ],
+        query={"range": "1d"},
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(config_text(tmp_path, yahoo_fake, calendar="always", every="1s"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELEGRAM_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run", "--config", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None and process.stderr is not None
+        process.stdout.close()  # the reader is gone before the first alert
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(process.stderr), daemon=True)
+        reader.start()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(timeout=5)
+    log = "".join(lines)
+    assert process.returncode == 0, log
+    assert "stopping: <stdout> was closed" in log
+    assert "Traceback" not in log
+    assert "stopped" in log
