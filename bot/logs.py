@@ -10,6 +10,11 @@ Two layers keep the bot token out of the logs at every level:
   :class:`RedactingFilter` (message, arguments, exception and stack text) and finally by a
   formatter that redacts its output line — so the token stays hidden even if someone turns
   those loggers back up to DEBUG.
+
+Beyond secrets: APScheduler's INFO chatter is hidden unless DEBUG (:data:`CHATTY_LOGGERS`);
+handled, retried failures are logged as one line by :func:`log_failure` (traceback at DEBUG);
+and a stderr whose reader went away silences the handler and asks the process to stop
+(:class:`BotStreamHandler`, :mod:`bot.lifecycle`).
 """
 
 from __future__ import annotations
