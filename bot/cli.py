@@ -28,6 +28,8 @@ log = logging.getLogger("bot")
 
 DEFAULT_CONFIG = "config.yaml"
 EMBEDDED_CONFIG = "<embedded default config>"
+DISTRIBUTION = "index-alert-bot"
+CONSOLE_SCRIPT = "index-alert-bot"  # [project.scripts] in pyproject.toml
 
 
 def config_path(arg: str | None) -> str:
@@ -46,6 +48,23 @@ def read_config(arg: str | None) -> Config:
     return load_config(path)
 
 
+def version() -> str:
+    """The installed package's version (``pyproject.toml``), else ``bot.__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        from bot import __version__
+
+        return __version__
+
+
+def _prog() -> str:
+    """How the user called us, for usage lines: the console script, else ``python -m bot``."""
+    return CONSOLE_SCRIPT if Path(sys.argv[0]).name == CONSOLE_SCRIPT else "python -m bot"
+
+
 def _add_config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -59,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import backtest
 
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Index Alert Bot: Telegram alerts for market levels."
+        prog=_prog(),
+        description=(
+            "Index Alert Bot: Telegram alerts for market levels. "
+            f"Run as `python -m bot` or as the installed `{CONSOLE_SCRIPT}` command."
+        ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the worker (poll, evaluate, notify)")
