@@ -37,8 +37,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 #: How long the exit waits for I/O threads still running (a blocked fetch) before leaving them.
-THREAD_GRACE = 1.0
+THREAD_GRACE = 0.5
 IO_THREAD_PREFIX = "bot-io"
+
+#: Set when :func:`unless_stopped` cancelled work: a thread it started may never return.
+_abandoned = threading.Event()
 
 _listeners: list[Callable[[str], None]] = []
 
@@ -212,6 +215,7 @@ async def unless_stopped(
     if task.done():
         return True, task.result()
     task.cancel()
+    _abandoned.set()
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await task  # its cleanup runs; a thread it awaited may still be blocked (see run())
     return False, None
@@ -223,8 +227,10 @@ def run(main: Coroutine[Any, Any, int]) -> int:
     Unlike ``asyncio.run`` the exit does not wait for I/O threads indefinitely: idle ones end at
     once; one blocked in a request that never answers (possible only after a stop interrupted
     start-up, since a finished cycle leaves none running) is given :data:`THREAD_GRACE` seconds,
-    then the process exits without it (``os._exit`` after flushing logs and stdio).
+    then the process exits without it (``os._exit`` after flushing logs and stdio). After an
+    interrupted start-up every non-daemon thread counts (a source may fetch on its own pool).
     """
+    _abandoned.clear()
     loop = asyncio.new_event_loop()
     executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix=IO_THREAD_PREFIX)
     loop.set_default_executor(executor)
@@ -239,7 +245,7 @@ def run(main: Coroutine[Any, Any, int]) -> int:
             executor.shutdown(wait=False, cancel_futures=True)
             asyncio.set_event_loop(None)
             loop.close()
-    blocked = _wait_for_io_threads(THREAD_GRACE)
+    blocked = _wait_for_threads(THREAD_GRACE, every_thread=_abandoned.is_set())
     if blocked:
         log.info("not waiting for %d blocked I/O call(s); exiting", blocked)
         logging.shutdown()
@@ -258,10 +264,18 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
         loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
 
 
-def _wait_for_io_threads(grace: float) -> int:
-    """Join the I/O threads for up to ``grace`` seconds; how many are still running."""
+def _wait_for_threads(grace: float, *, every_thread: bool) -> int:
+    """Join the I/O threads (or every non-daemon thread) for up to ``grace`` seconds; how many
+    are still running."""
     deadline = time.monotonic() + grace
-    threads = [t for t in threading.enumerate() if t.name.startswith(IO_THREAD_PREFIX)]
+    main = threading.main_thread()
+    threads = [
+        t
+        for t in threading.enumerate()
+        if t is not main
+        and t is not threading.current_thread()
+        and (t.name.startswith(IO_THREAD_PREFIX) or (every_thread and not t.daemon))
+    ]
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     return sum(thread.is_alive() for thread in threads)

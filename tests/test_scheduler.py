@@ -24,7 +24,7 @@ from apscheduler.job import Job
 from bot.app import build_worker
 from bot.clock import FakeClock
 from bot.config import parse_config
-from bot.logs import setup_logging
+from bot.logs import CHATTY_LOGGERS, QUIET_LOGGERS, setup_logging
 from bot.scheduler import POLL_JOB, _sleep_until_next_session, build_scheduler
 from tests.fakes.yahoo import YahooFake, chart_response
 from tests.procs import BotProcess
@@ -202,6 +202,9 @@ def test_a_full_disk_is_one_log_line_per_cycle(tmp_path: Path, yahoo_fake: Yahoo
     info_log, debug_log = io.StringIO(), io.StringIO()
     root = logging.getLogger()
     saved = (root.level, list(root.handlers))
+    names = [*QUIET_LOGGERS, *CHATTY_LOGGERS]
+    levels = {name: logging.getLogger(name).level for name in names}
+    factory = logging.getLogRecordFactory()
 
     async def two_cycles() -> None:
         await worker.start()
@@ -229,10 +232,14 @@ def test_a_full_disk_is_one_log_line_per_cycle(tmp_path: Path, yahoo_fake: Yahoo
     try:
         asyncio.run(two_cycles())
     finally:
-        for handler in root.handlers:
+        for handler in list(root.handlers):
             if handler not in saved[1]:
                 root.removeHandler(handler)
         root.setLevel(saved[0])
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+        logging.setLogRecordFactory(factory)
+        logging.captureWarnings(False)
     info, debug = info_log.getvalue(), debug_log.getvalue()
     failures = [line for line in info.splitlines() if "poll cycle failed" in line]
     assert len(failures) == 1, info
