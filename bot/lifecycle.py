@@ -44,6 +44,7 @@ IO_THREAD_PREFIX = "bot-io"
 _abandoned = threading.Event()
 
 _listeners: list[Callable[[str], None]] = []
+_closed: list[str] = []  # outputs found closed so far ("<stderr> was closed")
 
 
 class OutputClosed(BrokenPipeError):
@@ -73,9 +74,10 @@ def output_closed(stream: Any) -> None:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, fd)
             os.close(devnull)
-    name = getattr(stream, "name", "output")
+    reason = f"{getattr(stream, 'name', 'output')} was closed"
+    _closed.append(reason)
     for listener in list(_listeners):
-        listener(f"{name} was closed")
+        listener(reason)
 
 
 def add_listener(listener: Callable[[str], None]) -> None:
@@ -181,6 +183,8 @@ class StopRequest:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 self._loop.add_signal_handler(signum, self._on_signal, signum)
         add_listener(self.request)
+        if _closed:  # found closed before the loop ran (a log line at start-up)
+            self.request(_closed[0])
 
     def uninstall(self) -> None:
         """Stop listening for closed outputs (signal handlers go with the loop)."""

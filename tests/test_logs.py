@@ -151,10 +151,11 @@ def test_setup_twice_keeps_one_handler() -> None:
 
 
 def test_a_closed_log_stream_goes_quiet_and_asks_the_process_to_stop(
-    capfd: pytest.CaptureFixture[str],
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``run 2>&1 | head``: the log handler finds its pipe closed. No "--- Logging error ---"
     traceback per record; the handler goes quiet and the process is asked to stop."""
+    monkeypatch.setattr(lifecycle, "_closed", [])  # this process's real outputs stay open
     reasons: list[str] = []
     read_end, write_end = os.pipe()
     os.close(read_end)
