@@ -58,20 +58,15 @@ def demo_config(config: Config, state_dir: Path) -> Config:
 class DemoConsole(ConsoleNotifier):
     """The console notifier, except that once stdout has no reader the demo's alerts are
     dropped quietly: they live in a scratch store that is about to be deleted, so there is
-    nothing to keep queued and nobody to warn."""
-
-    def __init__(self, stop: StopRequest) -> None:
-        super().__init__()
-        self.stop_request = stop
+    nothing to keep queued and nobody to warn. (A signal does not drop them: the alerts of the
+    last step still print.)"""
 
     async def send(self, chat_id: int | str, alert: Alert) -> list[int]:
-        if self.stop_request.is_set():
-            return []
         try:
             return await super().send(chat_id, alert)
-        except DeliveryFailed:
-            if self.stop_request.is_set():  # the write found stdout closed and asked for the stop
-                return []
+        except DeliveryFailed as exc:
+            if exc.__cause__ is not None and is_closed_pipe(exc.__cause__):
+                return []  # the write has asked the process to stop (bot.lifecycle)
             raise
 
 
@@ -91,7 +86,7 @@ async def run_demo(
     with tempfile.TemporaryDirectory(prefix="bot-demo-") as scratch:
         clock = FakeClock(DEMO_START)
         worker = build_worker(
-            demo_config(config, Path(scratch)), clock=clock, notifier=DemoConsole(stop)
+            demo_config(config, Path(scratch)), clock=clock, notifier=DemoConsole()
         )
         await worker.start()
         try:
