@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import (
     Config,
@@ -21,10 +21,15 @@ from bot.config import (
 )
 from bot.errors import BotError, redact
 
+if TYPE_CHECKING:
+    from bot.worker import Worker
+
 log = logging.getLogger("bot")
 
 DEFAULT_CONFIG = "config.yaml"
 EMBEDDED_CONFIG = "<embedded default config>"
+DISTRIBUTION = "index-alert-bot"
+CONSOLE_SCRIPT = "index-alert-bot"  # [project.scripts] in pyproject.toml
 
 
 def config_path(arg: str | None) -> str:
@@ -43,6 +48,23 @@ def read_config(arg: str | None) -> Config:
     return load_config(path)
 
 
+def version() -> str:
+    """The installed package's version (``pyproject.toml``), else ``bot.__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        from bot import __version__
+
+        return __version__
+
+
+def _prog() -> str:
+    """How the user called us, for usage lines: the console script, else ``python -m bot``."""
+    return CONSOLE_SCRIPT if Path(sys.argv[0]).name == CONSOLE_SCRIPT else "python -m bot"
+
+
 def _add_config_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -56,8 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
     from bot import backtest
 
     parser = argparse.ArgumentParser(
-        prog="python -m bot", description="Index Alert Bot: Telegram alerts for market levels."
+        prog=_prog(),
+        description=(
+            "Index Alert Bot: Telegram alerts for market levels. "
+            f"Run as `python -m bot` or as the installed `{CONSOLE_SCRIPT}` command."
+        ),
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="run the worker (poll, evaluate, notify)")
@@ -103,36 +130,74 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """``run``: the worker, one cycle of it, or the demo."""
+    """``run``: the worker, one cycle of it, or the demo.
+
+    Each runs under :func:`bot.lifecycle.run` with SIGTERM/SIGINT and a closed stdout handled
+    from the loop's first step, so even start-up (store migration, history) can be stopped.
+    """
+    from bot import lifecycle
     from bot.logs import setup_logging
 
     setup_logging(args.log_level or ("WARNING" if args.demo else "INFO"))
+    lifecycle.guard_stdout()  # `run --demo | head`: one quiet stop, not a traceback per alert
     config = read_config(args.config)
     for warning in config.warnings:
         log.warning("config: %s", warning)
     if args.demo:
-        from bot.demo import run_demo
-
-        return asyncio.run(run_demo(config))
+        return lifecycle.run(_run_demo(config))
     from bot.app import build_worker
 
     worker = build_worker(config)
     if args.once:
-        return asyncio.run(_run_once(worker))
+        return lifecycle.run(_run_once(worker))
+    return lifecycle.run(_run_forever(worker))
+
+
+async def _run_demo(config: Config) -> int:
+    from bot.demo import run_demo
+    from bot.lifecycle import StopRequest
+
+    stop = StopRequest()
+    stop.install()
+    try:
+        return await run_demo(config, stop=stop)
+    finally:
+        stop.uninstall()
+
+
+async def _run_forever(worker: Worker) -> int:
+    from bot.lifecycle import StopRequest
     from bot.scheduler import run_forever
 
-    return asyncio.run(run_forever(worker))
-
-
-async def _run_once(worker: object) -> int:
-    from bot.worker import Worker
-
-    assert isinstance(worker, Worker)
-    await worker.start()
+    stop = StopRequest()
+    stop.install()  # before any start-up work: SIGTERM while loading history stops at once
+    log.info("starting worker %s (SIGTERM or Ctrl-C stops it)", worker.worker_id)
     try:
-        report = await worker.poll_once()
+        return await run_forever(worker, stop.event)
     finally:
-        await worker.stop()
+        stop.uninstall()
+
+
+async def _run_once(worker: Worker) -> int:
+    from bot.lifecycle import StopRequest, unless_stopped
+    from bot.logs import log_failure
+
+    stop = StopRequest()
+    stop.install()
+    try:
+        started, _ = await unless_stopped(stop, worker.start())
+        if not started:
+            log.info("stopped during start-up")
+            return 0
+        try:
+            report = await worker.poll_once()
+        except Exception as exc:  # one clear line (the traceback at DEBUG), exit 1
+            log_failure(log, "the cycle failed", exc, "the next run retries it")
+            return 1
+        finally:
+            await worker.stop()
+    finally:
+        stop.uninstall()
     log.info("one cycle: %s", report.summary())
     return 0
 

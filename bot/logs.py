@@ -10,6 +10,11 @@ Two layers keep the bot token out of the logs at every level:
   :class:`RedactingFilter` (message, arguments, exception and stack text) and finally by a
   formatter that redacts its output line — so the token stays hidden even if someone turns
   those loggers back up to DEBUG.
+
+Beyond secrets: APScheduler's INFO chatter is hidden unless DEBUG (:data:`CHATTY_LOGGERS`);
+handled, retried failures are logged as one line by :func:`log_failure` (traceback at DEBUG);
+and a stderr whose reader went away silences the handler and asks the process to stop
+(:class:`BotStreamHandler`, :mod:`bot.lifecycle`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ QUIET_LOGGERS: dict[str, int] = {
     "httpcore": logging.WARNING,
     "telegram": logging.INFO,
 }
+
+#: Libraries whose INFO lines are chatter ("Running job ...", "executed successfully", "Adding
+#: job tentatively"): WARNING unless the log level is DEBUG. Their warnings (a poll "skipped:
+#: maximum number of running instances reached", a missed run) still show.
+CHATTY_LOGGERS: dict[str, int] = {"apscheduler": logging.WARNING}
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
@@ -71,6 +81,48 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+class BotStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The stderr handler. When its reader goes away (``run 2>&1 | head``) it goes quiet and
+    asks the process to stop, instead of printing "--- Logging error ---" for every record."""
+
+    silenced = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.silenced:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        from bot.lifecycle import is_closed_pipe, output_closed
+
+        exc = sys.exc_info()[1]
+        if exc is not None and is_closed_pipe(exc):
+            self.silenced = True
+            output_closed(self.stream)
+            return
+        super().handleError(record)
+
+
+def describe(exc: BaseException) -> str:
+    """``ExceptionType: message`` on one line (redacted), for one-line error logs."""
+    text = " ".join(str(exc).split()) or "(no message)"
+    return redact(f"{type(exc).__name__}: {text}")
+
+
+def log_failure(logger: logging.Logger, what: str, exc: BaseException, then: str) -> None:
+    """One ERROR line for a handled failure: ``what failed (Type: message); then``.
+
+    The traceback is attached only when ``logger`` is at DEBUG: a failure that repeats every
+    poll (a full disk, a flaky server) gives one readable line per poll, not a screenful.
+    """
+    logger.error(
+        "%s (%s); %s",
+        what,
+        describe(exc),
+        then,
+        exc_info=exc if logger.isEnabledFor(logging.DEBUG) else None,
+    )
+
+
 def _level(value: str | int) -> int:
     if isinstance(value, int):
         return value
@@ -91,7 +143,7 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None) -> lo
         if getattr(handler, "_bot_handler", False):
             root.removeHandler(handler)
             handler.close()
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = BotStreamHandler(stream if stream is not None else sys.stderr)
     handler._bot_handler = True  # type: ignore[attr-defined]
     handler.addFilter(RedactingFilter())
     handler.setFormatter(RedactingFormatter(FORMAT))
@@ -99,6 +151,10 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None) -> lo
     root.setLevel(numeric)
     for name, floor in QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(numeric, floor))
+    for name, floor in CHATTY_LOGGERS.items():
+        logging.getLogger(name).setLevel(
+            numeric if numeric <= logging.DEBUG else max(numeric, floor)
+        )
     _install_record_factory()
     logging.captureWarnings(True)
     return handler

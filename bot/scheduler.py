@@ -19,6 +19,8 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.lifecycle import unless_stopped
+from bot.logs import log_failure
 from bot.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -42,8 +44,8 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
         try:
             report = await worker.poll_once()
             log.info("cycle: %s", report.summary())
-        except Exception:  # a bug in one cycle must not kill the worker
-            log.exception("poll cycle failed")
+        except Exception as exc:  # a full disk or a bug in one cycle must not kill the worker
+            log_failure(log, "poll cycle failed", exc, "retrying next cycle")
         _sleep_until_next_session(scheduler, worker)
 
     scheduler.add_job(
@@ -74,7 +76,10 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # add_signal_handler fails outside the main thread (tests drive ``stop`` instead)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, _on_signal, stop, signum)
-    await worker.start()
+    started, _ = await unless_stopped(stop, worker.start())  # SIGTERM must not wait for it
+    if not started:
+        log.info("stopped during start-up")
+        return 0
     scheduler = build_scheduler(worker)
     scheduler.start()
     try:

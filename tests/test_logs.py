@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
+import os
+import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 import telegram
 
+from bot import lifecycle
 from bot.config import TelegramConfig
 from bot.errors import register_secret
-from bot.logs import QUIET_LOGGERS, setup_logging
+from bot.logs import CHATTY_LOGGERS, QUIET_LOGGERS, log_failure, setup_logging
 from bot.model import Alert
 from bot.notify.base import DeliveryFailed
 from bot.notify.telegram import TelegramNotifier
@@ -27,7 +31,7 @@ def restore_logging() -> Iterator[None]:
     """Put the root logger and the library loggers back the way they were."""
     root = logging.getLogger()
     saved_root = (root.level, list(root.handlers))
-    names = [*QUIET_LOGGERS, "httpx", "httpcore", "telegram", "demo"]
+    names = [*QUIET_LOGGERS, *CHATTY_LOGGERS, "httpx", "httpcore", "telegram", "demo"]
     saved = {name: logging.getLogger(name).level for name in names}
     factory = logging.getLogRecordFactory()
     yield
@@ -141,3 +145,97 @@ def test_setup_twice_keeps_one_handler() -> None:
     setup_logging("INFO", stream=io.StringIO())
     setup_logging("INFO", stream=io.StringIO())
     assert len(root.handlers) == before + 1
+
+
+# ---------------------------------------------------------------- closed stderr, one-line errors
+
+
+def test_a_closed_log_stream_goes_quiet_and_asks_the_process_to_stop(
+    capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``run 2>&1 | head``: the log handler finds its pipe closed. No "--- Logging error ---"
+    traceback per record; the handler goes quiet and the process is asked to stop."""
+    monkeypatch.setattr(lifecycle, "_closed", [])  # this process's real outputs stay open
+    reasons: list[str] = []
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    stream = os.fdopen(write_end, "w")
+    lifecycle.add_listener(reasons.append)
+    try:
+        handler = setup_logging("INFO", stream=stream)
+        log = logging.getLogger("demo")
+        log.warning("first line nobody reads")
+        log.warning("second line nobody reads")
+        assert reasons and "closed" in reasons[0]
+        assert getattr(handler, "silenced", False)
+    finally:
+        lifecycle.remove_listener(reasons.append)
+        with contextlib.suppress(OSError):
+            stream.close()
+    captured = capfd.readouterr()
+    assert "Logging error" not in captured.err and "Traceback" not in captured.err
+
+
+def test_apscheduler_chatter_is_hidden_but_skipped_runs_still_show() -> None:
+    """At INFO, APScheduler's "Adding job tentatively" / "Running job" / "executed
+    successfully" lines are hidden; "skipped: maximum number of running instances" is a
+    WARNING and shows. At DEBUG its chatter is back."""
+    info = _scheduler_log("INFO")
+    assert "Running job" not in info
+    assert "Adding job tentatively" not in info and "executed successfully" not in info
+    assert "WARNING" in info and "skipped: maximum number of running instances" in info
+    assert "Running job" in _scheduler_log("DEBUG")
+
+
+def _scheduler_log(level: str) -> str:
+    """The log of a real AsyncIOScheduler whose job is asked to run while it still runs."""
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    stream = io.StringIO()
+    setup_logging(level, stream=stream)
+
+    async def scenario() -> None:
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def job() -> None:
+            started.set()
+            await release.wait()
+
+        scheduler.add_job(  # added before start: "Adding job tentatively"
+            job, "interval", hours=1, id="slow", max_instances=1, next_run_time=datetime.now(UTC)
+        )
+        scheduler.start()
+        try:
+            await asyncio.wait_for(started.wait(), 10)
+            scheduler.get_job("slow").modify(next_run_time=datetime.now(UTC))
+            for _ in range(500):  # until the scheduler has tried (and skipped) the second run
+                if "skipped" in stream.getvalue():
+                    break
+                await asyncio.sleep(0.01)
+            release.set()
+            await asyncio.sleep(0.05)  # let the first run finish ("executed successfully")
+        finally:
+            scheduler.shutdown(wait=False)
+
+    asyncio.run(scenario())
+    return stream.getvalue()
+
+
+def test_log_failure_is_one_line_with_the_traceback_only_at_debug() -> None:
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream)
+    log = logging.getLogger("demo")
+    try:
+        raise sqlite3.OperationalError("database or disk is full")
+    except sqlite3.OperationalError as exc:
+        log_failure(log, "poll cycle failed", exc, "retrying next cycle")
+        output = stream.getvalue()
+        assert output.count("\n") == 1 and "Traceback" not in output
+        assert (
+            "poll cycle failed (OperationalError: database or disk is full); retrying next cycle"
+            in output
+        )
+        setup_logging("DEBUG", stream=stream)
+        log_failure(log, "poll cycle failed", exc, "retrying next cycle")
+    assert "Traceback" in stream.getvalue()

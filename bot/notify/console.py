@@ -6,7 +6,7 @@ import sys
 from typing import ClassVar, TextIO
 
 from bot.model import Alert
-from bot.notify.base import NOTIFIERS, Notifier
+from bot.notify.base import NOTIFIERS, DeliveryFailed, Notifier
 
 
 @NOTIFIERS.register("console")
@@ -22,7 +22,10 @@ class ConsoleNotifier(Notifier):
     async def send(self, chat_id: int | str, alert: Alert) -> list[int]:
         stream = self.stream or sys.stdout
         mark = " (silent)" if alert.silent else ""
-        stream.write(f"ALERT [{alert.rule_id}]{mark} {alert.text}\n")
-        stream.flush()
+        try:
+            stream.write(f"ALERT [{alert.rule_id}]{mark} {alert.text}\n")
+            stream.flush()
+        except OSError as exc:  # stdout closed (`| head`) or full: not printed, stays queued
+            raise DeliveryFailed(f"cannot print the alert: {exc}", chat=chat_id) from exc
         self._count += 1
         return [self._count]
