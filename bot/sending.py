@@ -79,7 +79,7 @@ class SendLoop:
                 await task
 
     async def _run(self) -> None:
-        has_rows = True  # rows may be waiting from before a restart: look at once
+        has_rows = await self._outbox_has_rows()  # rows may be waiting from before a restart
         while not self._stopping:
             self._wake.clear()  # before the drain: a wake during it triggers the next one
             if has_rows:
