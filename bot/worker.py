@@ -114,7 +114,9 @@ class Worker:
         self.poller = poller
         self.notifier = notifier
         self.sender = sender
-        self.send_loop = SendLoop(sender)
+        # Rows another replica queued (or left leased when it died) wake nobody here: look
+        # for them at least as often as we poll, as when delivery ran inside each cycle.
+        self.send_loop = SendLoop(sender, idle_every=min(config.poll.every, timedelta(seconds=30)))
         self.engine = engine or Engine.from_config(config)
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self.startup_deadline = startup_deadline

@@ -17,7 +17,7 @@ from bot.app import build_worker
 from bot.clock import FakeClock
 from bot.config import Config, parse_config
 from tests.fakes.telegram import FAKE_TOKEN, FakeTelegram
-from tests.fakes.yahoo import YahooFake, chart_response
+from tests.fakes.yahoo import Reply, YahooFake, chart_response
 from tests.procs import SendGate
 
 TRADERS, DESK = 4242, 4343
@@ -142,3 +142,40 @@ def test_start_without_a_token_says_alerts_go_to_the_console(
     with caplog.at_level(logging.INFO, logger="bot"):
         asyncio.run(scenario())
     assert any("no token: alerts go to the console" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unseeded_rule_is_told_to_the_admin_chat_once(
+    tmp_path: Path, yahoo_fake: YahooFake, fake_telegram: FakeTelegram
+) -> None:
+    """History is down: the record rule is unseeded; the admin chat (desk) hears it once over
+    several cycles, the other chats not at all."""
+    text = (
+        CONFIG.replace("  chats: {{traders", "  admin_chat: desk\n  chats: {{traders")
+        + "  - {{id: rut-record, type: record_close, symbol: RUT}}\n"
+    ).format(
+        telegram=fake_telegram.base_url,
+        traders=TRADERS,
+        desk=DESK,
+        state=tmp_path / "state.sqlite",
+        yahoo=yahoo_fake.base_url,
+    )
+    config = parse_config(text, "config.yaml", {"TELEGRAM_BOT_TOKEN": FAKE_TOKEN})
+    clock = FakeClock(datetime(2024, 11, 25, 15, 0, tzinfo=UTC))
+    quotes(yahoo_fake, clock.now(), [2400.0] * 4)
+    yahoo_fake.chart("^RUT", Reply("", status=503))  # daily bars: the history source is down
+
+    async def scenario() -> None:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        try:
+            for _ in range(4):
+                report = await worker.poll_once()
+                assert report.unseeded == ["rut-record"]
+                clock.advance(timedelta(minutes=1))
+        finally:
+            await worker.stop()
+
+    asyncio.run(scenario())
+    told = fake_telegram.texts(DESK)
+    assert len(told) == 1 and "rut-record" in told[0] and "history" in told[0], told
+    assert fake_telegram.texts(TRADERS) == []
