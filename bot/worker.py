@@ -120,7 +120,7 @@ class Worker:
         self.engine = engine or Engine.from_config(config)
         self.worker_id = worker_id or f"worker-{uuid.uuid4().hex[:8]}"
         self.startup_deadline = startup_deadline
-        self.sanity = SanityChecker(config.sanity, clock)  # as of the last commit (read-only)
+        self.sanity = self._new_checker()  # as of the last commit (read-only)
         self.states: dict[str, dict[str, Any]] = {}
         self._last_polled: dict[str, float] = {}  # symbol → clock.monotonic() of its last poll
         self._closes_seen: dict[str, str] = {}  # as of the last commit: skips needless fetches
@@ -133,6 +133,10 @@ class Worker:
         self.history_keeper = HistoryKeeper(
             self.history_loader, clock, retry=history_retry, max_retry=history_max_retry
         )
+
+    def _new_checker(self) -> SanityChecker:
+        """A sanity checker; the cycle's transaction loads it from the stored memory."""
+        return SanityChecker(self.config.sanity, self.clock)
 
     @property
     def history(self) -> History:
@@ -175,6 +179,7 @@ class Worker:
         except Exception:  # shutting down: log, never lose the queued rows
             log.exception("delivery during shutdown failed; undelivered alerts stay queued")
         await self.notifier.stop()
+        await asyncio.to_thread(self.poller.close)  # the sources' pooled HTTP connections
         await asyncio.to_thread(self.store.close)
         log.info("worker %s stopped", self.worker_id)
 
@@ -317,7 +322,7 @@ class Worker:
     ) -> tuple[SanityChecker, dict[str, str], list[Observation]]:
         """The fetched values that pass the stored sanity memory, and the closes not taken
         yet by the stored closes-seen marks (both updated, to be written with the states)."""
-        checker = SanityChecker(self.config.sanity, self.clock)
+        checker = self._new_checker()
         checker.load(snapshot.values.get(SANITY_KEY) or {})
         closes_seen = dict(snapshot.values.get(CLOSES_KEY) or {})
         observations: list[Observation] = []
@@ -328,6 +333,11 @@ class Worker:
                 report.errors[quote.symbol] = str(exc)
         for close in fetched.closes:
             assert close.session is not None
+            try:
+                checker.check(close, market_open=False)
+            except SanityError as exc:  # logged by the checker; not marked seen: asked again
+                report.errors[close.symbol] = str(exc)
+                continue
             series = self.history.get(close.symbol)
             last = series.last()
             if last is None or last[0] <= close.session:  # a refresh may already hold it
