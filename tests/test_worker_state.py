@@ -40,11 +40,12 @@ rules:
 """
 RECORD_RULE = "  - {id: rut-record, type: record_close, symbol: RUT}"
 
-# The true all-time closing high is 3,000 (long ago); recent closes are far below it.
+# The true all-time closing high is 2,300 (long ago); recent closes are below it. Day-to-day
+# moves stay under the sanity checker's max_jump (10%): only the record logic is under test.
 OLD_BARS: list[tuple[date, float]] = [
-    (date(2021, 11, 5), 2900.0),
-    (date(2021, 11, 8), 3000.0),
-    (date(2021, 11, 9), 2950.0),
+    (date(2021, 11, 5), 2250.0),
+    (date(2021, 11, 8), 2300.0),
+    (date(2021, 11, 9), 2280.0),
     (date(2024, 11, 22), 2050.0),
 ]
 
@@ -92,8 +93,8 @@ def test_record_rule_stays_unseeded_while_history_is_missing_then_uses_the_true_
 ) -> None:
     """History answers 503 at start. Monday's live close (2,100) must not become the record:
     the rule is unseeded (said once, to the console here), the load is retried after minutes,
-    and once history (record 3,000) arrives Tuesday's 2,200 is no record; Wednesday's 3,100 is,
-    against 3,000."""
+    and once history (record 2,300) arrives Tuesday's 2,200 is no record; Wednesday's 2,350 is,
+    against 2,300."""
     clock = FakeClock(after_close(MON) - timedelta(seconds=30))
     serve_bars(yahoo_fake, Reply("", status=503))  # the source is down at start
     serve_quote(yahoo_fake, 2100.0, clock.now())
@@ -115,8 +116,8 @@ def test_record_rule_stays_unseeded_while_history_is_missing_then_uses_the_true_
             serve_bars(yahoo_fake, [*OLD_BARS, (MON, 2100.0), (TUE, 2200.0)])
             serve_quote(yahoo_fake, 2200.0, after_close(TUE))
             await cycle_at(worker, clock, after_close(TUE))
-            serve_bars(yahoo_fake, [*OLD_BARS, (MON, 2100.0), (TUE, 2200.0), (WED, 3100.0)])
-            serve_quote(yahoo_fake, 3100.0, after_close(WED))
+            serve_bars(yahoo_fake, [*OLD_BARS, (MON, 2100.0), (TUE, 2200.0), (WED, 2350.0)])
+            serve_quote(yahoo_fake, 2350.0, after_close(WED))
             await cycle_at(worker, clock, after_close(WED))
         finally:
             await worker.stop()
@@ -125,7 +126,7 @@ def test_record_rule_stays_unseeded_while_history_is_missing_then_uses_the_true_
     out = capsys.readouterr().out
     fired = alerts(out)
     assert len(fired) == 1, fired
-    assert "record high of 3,100" in fired[0] and "previous record 3,000" in fired[0]
+    assert "record high of 2,350" in fired[0] and "previous record 2,300" in fired[0]
     notices = [line for line in out.splitlines() if "rut-record is waiting" in line]
     assert len(notices) == 1, out
 
@@ -134,7 +135,7 @@ def test_a_record_stored_while_history_was_missing_is_corrected_when_history_arr
     tmp_path: Path, yahoo_fake: YahooFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A state seeded from a live close (record 2,100, by a bot without history) is folded
-    together with the history on the next start: Tuesday's 2,200 is no record under 3,000."""
+    together with the history on the next start: Tuesday's 2,200 is no record under 2,300."""
     config = make_config(tmp_path, yahoo_fake)
     store = SqliteStore(tmp_path / "state.sqlite")
     store.migrate()
@@ -157,7 +158,7 @@ def test_a_record_stored_while_history_was_missing_is_corrected_when_history_arr
     asyncio.run(scenario())
     assert alerts(capsys.readouterr().out) == []
     state = SqliteStore(tmp_path / "state.sqlite").load_states()["rut-record"]["rule"]
-    assert state["record"] == 3000.0 and state["date"] == "2021-11-08"
+    assert state["record"] == 2300.0 and state["date"] == "2021-11-08"
 
 
 def clock_t() -> datetime:
@@ -207,11 +208,11 @@ def test_history_loads_run_concurrently_within_a_start_up_deadline(
 def test_a_close_taken_by_a_failed_transaction_is_taken_again(
     tmp_path: Path, yahoo_fake: YahooFake, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Monday's record close (3,100) arrives in a cycle whose transaction fails ("database is
+    """Monday's record close (2,350) arrives in a cycle whose transaction fails ("database is
     locked"); the next cycle must evaluate it, so the record alert still comes, once."""
-    serve_bars(yahoo_fake, [*OLD_BARS, (MON, 3100.0)])
+    serve_bars(yahoo_fake, [*OLD_BARS, (MON, 2350.0)])
     clock = FakeClock(after_close(MON) - timedelta(minutes=10))
-    serve_quote(yahoo_fake, 3100.0, clock.now())
+    serve_quote(yahoo_fake, 2350.0, clock.now())
     config = make_config(tmp_path, yahoo_fake)
 
     async def scenario() -> None:
@@ -234,7 +235,7 @@ def test_a_close_taken_by_a_failed_transaction_is_taken_again(
     asyncio.run(scenario())
     out = capsys.readouterr().out
     fired = alerts(out)
-    assert len(fired) == 1 and "record high of 3,100" in fired[0], out
+    assert len(fired) == 1 and "record high of 2,350" in fired[0], out
 
 
 def test_a_final_close_is_downloaded_once_not_on_every_poll(
