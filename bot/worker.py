@@ -148,7 +148,8 @@ class Worker:
     async def start(self) -> None:
         """Open the store, reload state, load history (bounded), start notifier and sender."""
         if not self.config.telegram.enabled:
-            log.warning("no token: alerts go to the console (set TELEGRAM_BOT_TOKEN to send)")
+            # INFO, which `run` shows by default; the demo (console by design, WARNING) does not
+            log.info("no token: alerts go to the console (set TELEGRAM_BOT_TOKEN to send)")
         await asyncio.to_thread(self.store.migrate)
         self.states = await asyncio.to_thread(self.store.load_states)  # for logs and status
         self.sanity.load(await asyncio.to_thread(self.store.get_value, SANITY_KEY) or {})
