@@ -198,7 +198,9 @@ async def _run_once(worker: Worker) -> int:
             await worker.stop()
     finally:
         stop.uninstall()
-    log.info("one cycle: %s", report.summary())
+    if not report.healthy:  # a health check: every fetch failed, the bot is blind
+        log.error("every fetch failed (%s); exit 1", ", ".join(report.fetch_failed))
+        return 1
     return 0
 
 

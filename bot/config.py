@@ -12,7 +12,7 @@ import difflib
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
@@ -438,6 +438,25 @@ class DeliveryConfig(StrictModel):
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=5)
     lease: Duration = timedelta(minutes=2)
+    #: sent and failed outbox rows older than this are deleted (pending rows never are)
+    retention: Duration = timedelta(days=30)
+
+
+class MonitorConfig(StrictModel):
+    """``monitor:`` — the bot watching itself: alerts to the admin chat when a feed is down."""
+
+    #: consecutive failed polls of a symbol (while its market is open) before "data feed down"
+    feed_down_after: int = Field(default=5, ge=1)
+    #: consecutive failed history loads of a symbol (its rules waiting) before "history down"
+    history_down_after: int = Field(default=3, ge=1)
+
+
+class HeartbeatConfig(StrictModel):
+    """``heartbeat:`` — a URL pinged (GET) after each healthy cycle (a dead-man's switch)."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    #: total time one ping may take; a slow one is abandoned, never waited for by a cycle
+    timeout: Duration = timedelta(seconds=5)
 
 
 class RuleParams(StrictModel):
@@ -485,6 +504,8 @@ class _TopLevel(StrictModel):
     sanity: SanityConfig = SanityConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     rules: list[Any] = Field(default_factory=list)
+    monitor: MonitorConfig = MonitorConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
 
 
 @dataclass(frozen=True)
@@ -504,6 +525,8 @@ class Config:
     #: things that are valid but probably not meant (an ``expires`` in the past); ``check``
     #: prints them and ``run`` logs them
     warnings: tuple[ConfigProblem, ...] = ()
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -771,6 +794,8 @@ def parse_config(
         delivery=top.delivery,
         rules=[params for _, params in rules],
         warnings=tuple(problems.warnings),
+        monitor=top.monitor,
+        heartbeat=top.heartbeat,
     )
 
 

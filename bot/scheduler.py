@@ -49,8 +49,7 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
     async def poll_job() -> None:
         started = worker.clock.monotonic()
         try:
-            report = await worker.poll_once()
-            log.info("cycle: %s", report.summary())
+            await worker.poll_once()  # logs its own one-line summary
         except Exception as exc:  # a full disk or a bug in one cycle must not kill the worker
             log_failure(log, "poll cycle failed", exc, "retrying next cycle")
         wait = _sleep_until_next_session(scheduler, worker)
