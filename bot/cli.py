@@ -76,6 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
+    from bot.commands import status
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -101,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for --demo, whose alerts print)",
     )
+    run.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text (default) or json: one JSON object per line, for log collectors",
+    )
     run.set_defaults(handler=cmd_run)
 
     check = sub.add_parser("check", help="validate the config and print a summary")
@@ -108,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     backtest.add_parser(sub)
+    status.add_parser(sub)
     return parser
 
 
@@ -138,7 +146,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot import lifecycle
     from bot.logs import setup_logging
 
-    setup_logging(args.log_level or ("WARNING" if args.demo else "INFO"))
+    setup_logging(
+        args.log_level or ("WARNING" if args.demo else "INFO"),
+        fmt=getattr(args, "log_format", "text"),
+    )
     lifecycle.guard_stdout()  # `run --demo | head`: one quiet stop, not a traceback per alert
     config = read_config(args.config)
     for warning in config.warnings:

@@ -78,7 +78,7 @@ class CycleReport:
     alerts: list[Alert] = field(default_factory=list)
     new_alert_ids: list[str] = field(default_factory=list)
     unseeded: list[str] = field(default_factory=list)  # rule ids waiting for history
-    fetch_failed: list[str] = field(default_factory=list)  # polled symbols whose fetch failed
+    fetch_failed: dict[str, str] = field(default_factory=dict)  # polled symbol → fetch error
     rules_evaluated: int = 0
     durations: dict[str, float] = field(default_factory=dict)  # step → milliseconds
 
@@ -102,7 +102,7 @@ class CycleReport:
         """The cycle as structured data (``--log-format json`` puts it under ``cycle``)."""
         return {
             "polled": self.polled,
-            "fetch_failed": self.fetch_failed,
+            "fetch_failed": list(self.fetch_failed),
             "errors": self.errors,
             "rules_evaluated": self.rules_evaluated,
             "alerts": len(self.alerts),
@@ -342,8 +342,8 @@ class Worker:
         """What this cycle's fetches and history loads mean for the feed monitor."""
         ok = [s for s in report.polled if s not in report.fetch_failed]
         failed = {
-            s: report.errors.get(s, "no result")
-            for s in report.fetch_failed
+            s: error
+            for s, error in report.fetch_failed.items()
             if get_calendar(self.config.symbols[s].calendar).is_open(now)
         }
         keeper = self.history_keeper
@@ -400,7 +400,7 @@ class Worker:
             if isinstance(result, SourceError) or result is None:
                 # the poller has logged it (with the source, symbol and URL)
                 report.errors[symbol_id] = str(result) if result is not None else "no result"
-                report.fetch_failed.append(symbol_id)
+                report.fetch_failed[symbol_id] = report.errors[symbol_id]
                 continue
             calendar = get_calendar(self.config.symbols[symbol_id].calendar)
             fetched.quotes.append((result, calendar.is_open(now)))

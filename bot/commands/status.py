@@ -1,0 +1,124 @@
+"""``status``: the operator's view of a bot, read from its store (the bot may be running).
+
+Rule states (and whether each rule is still in the config), the outbox (counts; pending and
+failed rows with their errors), the last poll of each symbol, the cached history per symbol.
+Nothing is written; secrets are redacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import datetime
+from typing import Any
+
+#: Rows of each outbox status listed (the counts cover all of them).
+DEFAULT_LIMIT = 20
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register ``status`` on the CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "status",
+        help="show rule states, the outbox, last polls and history from the state store",
+        description="Read the state store the config points at and print what the bot knows.",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=DEFAULT_LIMIT,
+        metavar="N",
+        help=f"list at most N pending and N failed outbox rows (default {DEFAULT_LIMIT})",
+    )
+    parser.set_defaults(handler=run)
+
+
+def _read_config(path: str | None) -> Any:
+    try:  # where the config loader lives after the config package refactor
+        from bot.config import read_config  # type: ignore[attr-defined]
+    except ImportError:
+        from bot.cli import read_config
+    return read_config(path)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status; 0, or 1 when the store cannot be read (``main`` prints why)."""
+    from bot.errors import redact
+    from bot.store import open_store
+
+    config = _read_config(args.config)
+    store = open_store(config.state.url, settings=config.state)
+    try:
+        print(redact(render(config, store, limit=args.limit)))
+    finally:
+        store.close()
+    return 0
+
+
+def _when(value: datetime | str | None) -> str:
+    if value is None:
+        return "-"
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def render(config: Any, store: Any, *, limit: int = DEFAULT_LIMIT) -> str:
+    """The status text of the bot whose config is ``config`` and store is ``store``."""
+    from bot.config import redact_url
+    from bot.worker import POLLS_KEY
+
+    lines = [f"state: {redact_url(config.state.url)} (schema v{store.current_version()})"]
+    configured = {rule.id: rule for rule in config.rules}
+    states = store.load_states()
+    lines.append(f"rules ({len(configured)} configured, {len(states)} with state):")
+    for rule_id in sorted(set(configured) | set(states)):
+        rule = configured.get(rule_id)
+        kind = rule.type if rule is not None else "(not in the config any more)"
+        disabled = " [disabled]" if rule is not None and not rule.enabled else ""
+        state = states.get(rule_id)
+        if state is None:
+            lines.append(f"  {rule_id}: {kind}{disabled}, no state yet")
+            continue
+        inner = json.dumps(state.get("rule"), sort_keys=True, separators=(",", ":"))
+        lines.append(
+            f"  {rule_id}: {kind}{disabled}, last alert {_when(state.get('last_alert'))}, "
+            f"state {inner}"
+        )
+    counts = store.stats()
+    lines.append(
+        f"outbox: {counts['pending']} pending, {counts['sent']} sent, {counts['failed']} failed"
+    )
+    for status in ("pending", "failed"):
+        rows = store.outbox(status)
+        for row in rows[:limit]:
+            error = f", error: {row.error}" if row.error else ""
+            due = f", next try {_when(row.next_attempt_at)}" if status == "pending" else ""
+            lines.append(
+                f"  {status} {row.alert.id} -> {row.chat}: {row.attempts} attempts{due}{error}"
+            )
+        if len(rows) > limit:
+            lines.append(f"  ... {len(rows) - limit} more {status} rows (--limit)")
+    polls = store.get_value(POLLS_KEY) or {}
+    lines.append("last poll per symbol:")
+    for symbol in sorted(set(config.symbols) | set(polls)):
+        poll = polls.get(symbol)
+        if poll is None:
+            lines.append(f"  {symbol}: never polled")
+            continue
+        if poll.get("ok"):
+            value = poll.get("value")
+            what = f"ok, {value:g}" if isinstance(value, int | float) else "ok"
+        else:
+            what = f"FAILED: {poll.get('error', '?')}"
+        lines.append(f"  {symbol}: {_when(poll.get('at'))} {what}")
+    lines.append("history per symbol:")
+    summary = store.history_summary()
+    if not summary:
+        lines.append("  (none cached)")
+    for symbol, (rows, first, last) in summary.items():
+        span = f", {first} .. {last}" if first is not None else ""
+        lines.append(f"  {symbol}: {rows} rows{span}")
+    return "\n".join(lines)

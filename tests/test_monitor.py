@@ -1,0 +1,235 @@
+"""Self-monitoring (issue 11): feed down / recovered, history down, the heartbeat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.app import build_worker
+from bot.clock import FakeClock
+from bot.config import parse_config
+from bot.notify.sender import ADMIN_RULE_ID
+from bot.worker import Worker
+from tests.fakes.yahoo import Reply, ScriptedServer, YahooFake, chart_response
+
+T0 = datetime(2024, 11, 25, 15, 0, tzinfo=UTC)
+TOKEN = "123456:AAE-fake-token-for-the-monitor-test"
+
+CONFIG = """\
+timezone: America/New_York
+state: {{url: "sqlite:///{state}"}}
+sources:
+  yahoo: {{type: yahoo, base_url: {yahoo}, attempts: 1}}
+symbols:
+  RUT: {{source: yahoo, ticker: "^RUT", calendar: always}}
+poll: {{every: 5m}}
+monitor: {{feed_down_after: 3, history_down_after: 3}}
+{extra}
+rules:
+{rules}
+"""
+CROSS = "  - {id: rut-2500, type: cross, symbol: RUT, level: 2500}"
+RECORD = "  - {id: rut-record, type: record_close, symbol: RUT}"
+
+
+def config_for(tmp_path: Path, yahoo: YahooFake, *, rules: str = CROSS, extra: str = "") -> Any:
+    text = CONFIG.format(
+        state=tmp_path / "s.sqlite", yahoo=yahoo.base_url, rules=rules, extra=extra
+    )
+    return parse_config(text, "config.yaml", {})
+
+
+def notices(worker: Worker) -> list[tuple[str, str]]:
+    """(kind, text) of the admin notices queued, in order."""
+    return [
+        (row.alert.id.split(":")[1], row.alert.text)
+        for row in worker.store.outbox()
+        if row.alert.rule_id == ADMIN_RULE_ID
+    ]
+
+
+def quote(i: int, price: float = 2490.0) -> dict[str, Any]:
+    return chart_response(price=price, time=T0 + timedelta(minutes=5 * i))
+
+
+def test_feed_down_and_recovered_over_a_simulated_outage(
+    tmp_path: Path, yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Yahoo serves, fails 6 polls in a row, serves again: with ``feed_down_after: 3`` the
+    admin hears "down" once (at the 3rd failure, with the last error) and "recovered" once."""
+    replies: list[Any] = [quote(0), *([Reply("upstream boom", status=500)] * 6), quote(7), quote(8)]
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), replies, query={"range": "1d"})
+    yahoo_fake.chart("^RUT", chart_response(price=1.0))  # daily bars: none
+    clock = FakeClock(T0)
+    config = config_for(tmp_path, yahoo_fake)
+    after_cycle: list[int] = []
+
+    async def scenario() -> list[tuple[str, str]]:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        try:
+            for _ in replies:
+                await worker.poll_once()
+                after_cycle.append(len(notices(worker)))
+                clock.advance(timedelta(minutes=5))
+            return notices(worker)
+        finally:
+            await worker.stop()
+
+    with caplog.at_level(logging.INFO):
+        queued = asyncio.run(scenario())
+    assert [kind for kind, _ in queued] == ["feed-down", "feed-recovered"]
+    assert after_cycle == [0, 0, 0, 1, 1, 1, 1, 2, 2]  # down at the 3rd failure; nothing between
+    down = queued[0][1]
+    assert "RUT" in down and "3 polls in a row" in down and "500" in down
+    assert "recovered" in queued[1][1]
+
+
+def test_feed_errors_in_notices_carry_no_token(tmp_path: Path, yahoo_fake: YahooFake) -> None:
+    """A token registered as a secret that somehow reaches an error is redacted in the notice."""
+    from bot.errors import register_secret
+
+    register_secret(TOKEN)
+    yahoo_fake.script(
+        yahoo_fake.chart_path("^RUT"), [Reply(f"bad {TOKEN}", status=500)], query={"range": "1d"}
+    )
+    clock = FakeClock(T0)
+
+    async def scenario() -> list[tuple[str, str]]:
+        worker = build_worker(config_for(tmp_path, yahoo_fake), clock=clock)
+        await worker.start()
+        worker.monitor.config = worker.config.monitor.model_copy(update={"feed_down_after": 1})
+        try:
+            await worker.poll_once()
+            return notices(worker)
+        finally:
+            await worker.stop()
+
+    queued = asyncio.run(scenario())
+    assert len(queued) == 1 and TOKEN not in queued[0][1]
+
+
+def test_history_down_and_loaded_again(tmp_path: Path, yahoo_fake: YahooFake) -> None:
+    """A record rule's history fails to load 3 times in a row: one "history down" notice naming
+    the waiting rule; when it loads, one notice that the rules evaluate again."""
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), [quote(0)], query={"range": "1d"})
+    yahoo_fake.chart("^RUT", Reply("history boom", status=503))
+    clock = FakeClock(T0)
+    config = config_for(tmp_path, yahoo_fake, rules=RECORD)
+    bars = [(date(2024, 11, d), 2400.0 + d) for d in (18, 19, 20, 21, 22)]
+
+    async def scenario() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        try:
+            for _ in range(4):
+                await worker.poll_once()
+                await worker.history_keeper.wait(10)  # the load started by the cycle
+                clock.advance(timedelta(minutes=5))
+            during = notices(worker)
+            yahoo_fake.chart("^RUT", chart_response(price=2427.0, bars=bars))
+            for _ in range(3):
+                clock.advance(timedelta(minutes=30))  # past the back-off
+                await worker.poll_once()
+                await worker.history_keeper.wait(10)
+            return during, notices(worker)
+        finally:
+            await worker.stop()
+
+    during, after = asyncio.run(scenario())
+    history = [(k, t) for k, t in during if k.startswith("history")]
+    assert [k for k, _ in history] == ["history-down"]
+    assert "rut-record" in history[0][1] and "503" in history[0][1]
+    assert [k for k, _ in after if k.startswith("history")] == ["history-down", "history-recovered"]
+
+
+@pytest.mark.timeout(30)
+def test_heartbeat_pinged_after_healthy_cycles_only(
+    tmp_path: Path, yahoo_fake: YahooFake, scripted_server: ScriptedServer
+) -> None:
+    scripted_server.script("/ping/abc", ["OK"])
+    replies: list[Any] = [quote(0), Reply("boom", status=500), quote(2)]
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), replies, query={"range": "1d"})
+    clock = FakeClock(T0)
+    extra = f"heartbeat: {{url: {scripted_server.base_url}/ping/abc, timeout: 5s}}"
+    config = config_for(tmp_path, yahoo_fake, extra=extra)
+
+    async def scenario() -> list[int]:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        counts = []
+        try:
+            for _ in replies:
+                await worker.poll_once()
+                await worker.heartbeat.idle(5)
+                counts.append(scripted_server.count("/ping/abc"))
+                clock.advance(timedelta(minutes=5))
+        finally:
+            await worker.stop()
+        return counts
+
+    assert asyncio.run(scenario()) == [1, 1, 2]  # the blind cycle (every fetch failed) is silent
+
+
+@pytest.mark.timeout(30)
+def test_a_hanging_heartbeat_never_blocks_the_cycle(
+    tmp_path: Path,
+    yahoo_fake: YahooFake,
+    scripted_server: ScriptedServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    scripted_server.script("/ping", [Reply("late", delay=20)])
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), [quote(0)], query={"range": "1d"})
+    clock = FakeClock(T0)
+    extra = f"heartbeat: {{url: {scripted_server.base_url}/ping, timeout: 0.3s}}"
+    config = config_for(tmp_path, yahoo_fake, extra=extra)
+
+    async def scenario() -> tuple[bool, int]:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        try:
+            await worker.poll_once()
+            in_flight = worker.heartbeat._task is not None and not worker.heartbeat._task.done()
+            await worker.heartbeat.idle(5)  # given up after its 0.3 s total timeout
+            return in_flight, worker.heartbeat.sent
+        finally:
+            scripted_server.release()
+            await worker.stop()
+
+    with caplog.at_level(logging.WARNING):
+        in_flight, sent = asyncio.run(scenario())
+    assert in_flight  # the cycle returned while the ping was still waiting for its answer
+    assert sent == 0
+    assert any("heartbeat to" in r.getMessage() for r in caplog.records)
+
+
+def test_one_structured_log_line_per_cycle(
+    tmp_path: Path, yahoo_fake: YahooFake, caplog: pytest.LogCaptureFixture
+) -> None:
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), [quote(0)], query={"range": "1d"})
+    yahoo_fake.chart("^RUT", chart_response(price=1.0))
+    clock = FakeClock(T0)
+
+    async def scenario() -> None:
+        worker = build_worker(config_for(tmp_path, yahoo_fake), clock=clock)
+        await worker.start()
+        try:
+            for _ in range(2):
+                await worker.poll_once()
+                clock.advance(timedelta(minutes=5))
+        finally:
+            await worker.stop()
+
+    with caplog.at_level(logging.INFO, logger="bot.worker"):
+        asyncio.run(scenario())
+    cycles = [r for r in caplog.records if hasattr(r, "cycle")]
+    assert len(cycles) == 2
+    fields = cycles[0].cycle
+    assert fields["polled"] == ["RUT"] and fields["rules_evaluated"] == 1 and fields["healthy"]
+    assert set(fields["duration_ms"]) == {"fetch", "transact", "total"}
+    assert "1 rules evaluated" in cycles[0].getMessage()
