@@ -24,12 +24,17 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from bot.config import HeartbeatConfig, MonitorConfig
 from bot.errors import redact
 from bot.model import Alert
 from bot.notify.sender import ADMIN_RULE_ID
 from bot.templates import bound
+
+if TYPE_CHECKING:
+    from bot.model import Observation
+    from bot.worker import CycleReport, Worker
 
 log = logging.getLogger(__name__)
 
@@ -205,3 +210,57 @@ def _get(url: str, timeout: float) -> None:
     response = requests.get(url, timeout=timeout, allow_redirects=True)
     if response.status_code >= 400:
         raise RuntimeError(f"HTTP {response.status_code}")
+
+
+def plan_cycle(worker: Worker, now: datetime, report: CycleReport) -> MonitorPlan:
+    """What one cycle's fetches and the history loads mean for ``worker.monitor``: only
+    failures while the symbol's market is open count towards "feed down"."""
+    from bot.calendars import get_calendar
+
+    ok = [s for s in report.polled if s not in report.fetch_failed]
+    failed = {
+        s: error
+        for s, error in report.fetch_failed.items()
+        if get_calendar(worker.config.symbols[s].calendar).is_open(now)
+    }
+    keeper = worker.history_keeper
+    needs = worker._history_needs()
+    waiting: dict[str, list[str]] = {}
+    for rule in worker._needing_history():
+        if rule.id in report.unseeded:
+            for symbol in rule.symbols():
+                waiting.setdefault(symbol, []).append(rule.id)
+    history_failed = {
+        s: (keeper.failures(s), keeper.errors.get(s, "not loaded"), waiting.get(s, []))
+        for s in needs
+        if s not in keeper.loaded and keeper.failures(s) > 0
+    }
+    return worker.monitor.plan(
+        now,
+        worker.admin_chat(),
+        feed_ok=ok,
+        feed_failed=failed,
+        history_ok=[s for s in needs if s in keeper.loaded],
+        history_failed=history_failed,
+    )
+
+
+def last_polls(
+    stored: Mapping[str, Any],
+    now: datetime,
+    report: CycleReport,
+    observations: Iterable[Observation],
+) -> dict[str, Any]:
+    """The stored last-poll record (symbol → time, ok, value or error), updated with this
+    cycle's polls; written with the cycle's transaction, read by ``status``."""
+    polls = dict(stored)
+    values = {o.symbol: o for o in observations if o.kind != "tick"}
+    for symbol in report.polled:
+        entry: dict[str, Any] = {"at": now.isoformat(), "ok": symbol not in report.errors}
+        if symbol in report.errors:
+            entry["error"] = report.errors[symbol]
+        if symbol in values:
+            entry["value"] = values[symbol].value
+            entry["time"] = values[symbol].time.isoformat()
+        polls[symbol] = entry
+    return polls

@@ -45,7 +45,7 @@ from bot.engine import Engine, EvaluationResult
 from bot.errors import SanityError, SourceError
 from bot.history import HistoryKeeper, HistoryLoader, history_needs
 from bot.model import Alert, History, Observation
-from bot.monitor import FeedMonitor, Heartbeat, MonitorPlan, admin_notice
+from bot.monitor import FeedMonitor, Heartbeat, admin_notice, last_polls, plan_cycle
 from bot.notify.base import Notifier
 from bot.notify.sender import ADMIN_RULE_ID, Sender
 from bot.reload import ConfigWatcher, check_for_reload
@@ -338,35 +338,6 @@ class Worker:
             return []
         return [(admin_notice(kind, key, text, now, chat), [chat])]
 
-    def _monitor_plan(self, now: datetime, report: CycleReport) -> MonitorPlan:
-        """What this cycle's fetches and history loads mean for the feed monitor."""
-        ok = [s for s in report.polled if s not in report.fetch_failed]
-        failed = {
-            s: error
-            for s, error in report.fetch_failed.items()
-            if get_calendar(self.config.symbols[s].calendar).is_open(now)
-        }
-        keeper = self.history_keeper
-        needs = self._history_needs()
-        waiting: dict[str, list[str]] = {}
-        for rule in self._needing_history():
-            if rule.id in report.unseeded:
-                for symbol in rule.symbols():
-                    waiting.setdefault(symbol, []).append(rule.id)
-        history_failed = {
-            s: (keeper.failures(s), keeper.errors.get(s, "not loaded"), waiting.get(s, []))
-            for s in needs
-            if s not in keeper.loaded and keeper.failures(s) > 0
-        }
-        return self.monitor.plan(
-            now,
-            self.admin_chat(),
-            feed_ok=ok,
-            feed_failed=failed,
-            history_ok=[s for s in needs if s in keeper.loaded],
-            history_failed=history_failed,
-        )
-
     async def _prune_if_due(self) -> None:
         """Delete sent and failed outbox rows past ``delivery.retention`` (every few hours)."""
         mono = self.clock.monotonic()
@@ -407,7 +378,7 @@ class Worker:
         fetched.closes = await self._final_closes(now, due, report)
         report.unseeded = self.unseeded_rules()
         self._tell_unseeded_in_log(report.unseeded)
-        plan = self._monitor_plan(now, report)
+        plan = plan_cycle(self, now, report)
         skipped = set(report.unseeded)
         report.rules_evaluated = sum(
             1 for r in self.engine.rules if r.params.enabled and r.id not in skipped
@@ -433,7 +404,8 @@ class Worker:
             deliveries.extend((notice, list(notice.chats)) for notice in plan.notices)
             values = {SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen}
             if due:
-                values[POLLS_KEY] = self._last_polls(snapshot, now, report, observations)
+                polls = snapshot.values.get(POLLS_KEY) or {}
+                values[POLLS_KEY] = last_polls(polls, now, report, observations)
             return Outcome(
                 states={**reconciled, **result.states}, deliveries=deliveries, values=values
             )
@@ -488,23 +460,6 @@ class Worker:
             closes_seen[close.symbol] = session
             observations.append(close)
         return checker, closes_seen, observations
-
-    @staticmethod
-    def _last_polls(
-        snapshot: Snapshot, now: datetime, report: CycleReport, observations: list[Observation]
-    ) -> dict[str, Any]:
-        """The stored last-poll record, updated with this cycle's polls (for ``status``)."""
-        polls = dict(snapshot.values.get(POLLS_KEY) or {})
-        values = {o.symbol: o for o in observations if o.kind != "tick"}
-        for symbol in report.polled:
-            entry: dict[str, Any] = {"at": now.isoformat(), "ok": symbol not in report.errors}
-            if symbol in report.errors:
-                entry["error"] = report.errors[symbol]
-            if symbol in values:
-                entry["value"] = values[symbol].value
-                entry["time"] = values[symbol].time.isoformat()
-            polls[symbol] = entry
-        return polls
 
     def _reconcile(self, states: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
         """States of rules whose history just arrived, made consistent with it."""
