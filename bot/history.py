@@ -390,7 +390,9 @@ class HistoryKeeper:
                 result = task.result()
             except Exception as exc:  # try_load_symbol logs source errors; a bug lands here
                 log.error("history %s: load failed: %r", symbol_id, exc)
-                result = LoadResult(DailySeries(), loaded=False)
+                result = LoadResult(
+                    DailySeries(), loaded=False, error=f"{type(exc).__name__}: {exc}"
+                )
             current = self.history.get(symbol_id)
             if result.loaded:
                 # Closes seen live meanwhile (appended by the worker) stay: merge, loaded wins.

@@ -225,10 +225,61 @@ def test_sighup_reloads_the_running_bot(tmp_path: Path, yahoo_fake: YahooFake) -
             await asyncio.sleep(0.02)
         write(path, CONFIG.format(rules=KEPT + ADDED, **fmt), tick=60)
         os.kill(os.getpid(), signal.SIGHUP)
-        while len(worker.engine.rules) == 1:
+        for _ in range(250):  # a few seconds at most: the reload is immediate
+            if len(worker.engine.rules) > 1:
+                break
             await asyncio.sleep(0.02)
         stop.set()
         await running
         return [r.id for r in worker.engine.rules]
 
-    assert asyncio.run(main()) == ["rut-2500", "rut-2400"]
+    # ignored unless the bot handles it: a bot that does not must fail this test, not kill it
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        assert asyncio.run(main()) == ["rut-2500", "rut-2400"]
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_reload_keeps_loaded_history_unless_its_symbol_changed(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    """A record rule's history stays loaded across a reload that leaves its symbol alone (no
+    refetch, no waiting); a changed symbol definition has its history loaded again."""
+    from datetime import date
+
+    record = "  - {id: rut-record, type: record_close, symbol: RUT}\n"
+    path = tmp_path / "config.yaml"
+    fmt = {"state": tmp_path / "s.sqlite", "yahoo": yahoo_fake.base_url}
+    write(path, CONFIG.format(rules=record, **fmt), tick=0)
+    yahoo_fake.script(
+        yahoo_fake.chart_path("^RUT"),
+        [chart_response(price=2490.0, time=T0)],
+        query={"range": "1d"},
+    )
+    bars = [(date(2024, 11, d), 2400.0 + d) for d in (18, 19, 20, 21, 22)]
+    yahoo_fake.chart("^RUT", chart_response(price=2427.0, bars=bars))
+    clock = FakeClock(T0)
+
+    def daily_requests() -> int:
+        return sum("period1" in r.query for r in yahoo_fake.chart_requests("^RUT"))
+
+    async def scenario(worker: Worker) -> list[Any]:
+        await worker.poll_once()
+        seen = [daily_requests()]
+        write(path, CONFIG.format(rules=record + ADDED, **fmt), tick=60)
+        await worker.reload_config()
+        seen += [worker.unseeded_rules(), sorted(worker.history_keeper.loaded)]
+        changed = CONFIG.format(rules=record + ADDED, **fmt).replace("Russell 2000", "Russell")
+        write(path, changed, tick=120)
+        await worker.reload_config()
+        seen.append(worker.unseeded_rules())
+        await worker.load_history(timedelta(seconds=10))
+        seen += [worker.unseeded_rules(), daily_requests() - seen[0]]
+        return seen
+
+    before, unseeded, loaded, after_change, reloaded, refetched = run(path, clock, scenario)
+    assert before >= 1
+    assert unseeded == [] and loaded == ["RUT"]  # unchanged symbol: still seeded
+    assert after_change == ["rut-record"]  # its symbol changed: waits for the new history
+    assert reloaded == [] and refetched >= 1
