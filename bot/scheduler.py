@@ -26,6 +26,8 @@ from bot.worker import Worker
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"  # history is refreshed by the cycle itself, once a day
+# a source asking "poll now" again and again (a bug) must not spin the loop
+_MIN_HINT_DELAY = timedelta(milliseconds=500)
 
 
 def build_scheduler(worker: Worker) -> AsyncIOScheduler:
@@ -58,14 +60,22 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
 
 
 def _sleep_until_next_session(scheduler: AsyncIOScheduler, worker: Worker) -> None:
-    """Skip the interval runs that would find every market closed."""
+    """Skip the interval runs that would find every market closed; run sooner when a source
+    asked for it (``Source.next_poll``: fast FOMC polling)."""
     now = worker.clock.now()
     wake = worker.next_wake(now)
-    if wake - now > worker.config.poll.every + timedelta(seconds=1):
-        job = scheduler.get_job(POLL_JOB)
-        if job is not None:
-            job.modify(next_run_time=wake)
-            log.info("all markets closed; next poll at %s", wake.isoformat())
+    hint = worker.next_hint(now)
+    job = scheduler.get_job(POLL_JOB)
+    if job is None:
+        return
+    if hint is not None and hint < now + worker.config.poll.every:
+        # the worker's clock may be offset from the wall clock: schedule by the difference
+        job.modify(next_run_time=datetime.now(UTC) + max(hint - now, _MIN_HINT_DELAY))
+    elif wake - now > worker.config.poll.every + timedelta(seconds=1):
+        if hint is not None:
+            wake = min(wake, hint)
+        job.modify(next_run_time=wake)
+        log.info("all markets closed; next poll at %s", wake.isoformat())
 
 
 async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:

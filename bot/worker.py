@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 CONSOLE_CHAT = "console"
 _SANITY_KEY = "sanity"
 _CLOSES_KEY = "closes_seen"
+# a source's "poll me at" moment this close counts as now (timers fire a few ms early)
+_HINT_SLACK = timedelta(milliseconds=200)
 
 
 @dataclass
@@ -105,6 +107,7 @@ class Worker:
     async def start(self) -> None:
         """Open the store, reload state, load history, start the notifier."""
         await asyncio.to_thread(self.store.migrate)
+        self.poller.attach_store(self.store)
         self.states = await asyncio.to_thread(self.store.load_states)  # for logs and status
         self.sanity.load(await asyncio.to_thread(self.store.get_value, _SANITY_KEY) or {})
         self._closes_seen = dict(await asyncio.to_thread(self.store.get_value, _CLOSES_KEY) or {})
@@ -165,9 +168,20 @@ class Worker:
             last = self._last_polled.get(symbol_id)
             # a little slack so a job firing a few ms early does not skip a round
             if last is not None and now - last < every - timedelta(seconds=1):
-                continue
+                wish = self.poller.next_poll(symbol_id, spec, now)  # e.g. fast FOMC polling
+                if wish is None or wish - now > _HINT_SLACK:
+                    continue
             due.append(symbol_id)
         return due
+
+    def next_hint(self, now: datetime) -> datetime | None:
+        """The soonest moment a source asked for a poll (see ``Source.next_poll``), if any."""
+        wishes = [
+            wish
+            for symbol_id, spec in self.config.symbols.items()
+            if (wish := self.poller.next_poll(symbol_id, spec, now)) is not None
+        ]
+        return min(wishes) if wishes else None
 
     def next_wake(self, now: datetime) -> datetime:
         """When any symbol next needs a poll (lets the scheduler sleep through closed hours)."""
