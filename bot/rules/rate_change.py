@@ -18,13 +18,13 @@ the admin chat.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from pydantic import StrictBool
 
 from bot.clock import Clock
-from bot.config import RuleParams
+from bot.config import Duration, RuleParams
 from bot.fomc.message import describe_decision, fmt_dissents, fmt_vote
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
@@ -44,6 +44,9 @@ class RateChangeParams(RuleParams):
     holds: StrictBool = False
     #: how statement alerts name the decision maker
     statement_label: str = "FOMC"
+    #: a statement older than this when first seen (a first start, a long outage) only sets
+    #: the range: it is news no more
+    max_age: Duration = timedelta(days=1)
 
     def watched_symbols(self) -> list[str]:
         return [self.symbol] + ([self.confirm] if self.confirm else [])
@@ -143,7 +146,8 @@ class RateChangeRule(Rule[RateChangeParams]):
             if detail is not None and detail.get("decision"):
                 # an FOMC statement: alert now; FRED's later rows confirm it
                 old = current if current is not None else _before(detail, new)
-                if old is not None and (_differs(old, new) or self.params.holds):
+                fresh = clock.now() - observation.time <= self.params.max_age
+                if fresh and old is not None and (_differs(old, new) or self.params.holds):
                     drafts.append(self._statement_draft(observation, day, old, new, detail))
                 announced = {"date": day.isoformat(), "lower": new[0], "upper": new[1]}
                 current, seen = new, day

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from email.utils import format_datetime
 
 import pytest
@@ -94,6 +94,12 @@ def cut_statement(day: date) -> list[str]:
     ]
 
 
+def _rfc822(moment: datetime) -> str:
+    """The feed's date style: "Wed, 8 Jul 2026 18:00:00 GMT" (the day not zero-padded)."""
+    utc = moment.astimezone(UTC)
+    return format_datetime(utc, usegmt=True).replace(f" {utc:%d} ", f" {utc.day} ", 1)
+
+
 def feed_xml(items: Sequence[tuple[str, str, datetime]], *, bom: bool = True) -> bytes:
     """The press feed: ``(title, link, published)`` items, links and dates in CDATA."""
     rows = "".join(
@@ -104,7 +110,7 @@ def feed_xml(items: Sequence[tuple[str, str, datetime]], *, bom: bool = True) ->
             <guid><![CDATA[{link}]]></guid>
             <description><![CDATA[{title}]]></description>
             <category>Monetary Policy</category>
-            <pubDate><![CDATA[{format_datetime(published, usegmt=True)}]]></pubDate>
+            <pubDate><![CDATA[{_rfc822(published)}]]></pubDate>
         </item>"""
         for title, link, published in items
     )
