@@ -240,3 +240,24 @@ def test_no_decision(text: str) -> None:
 
 def test_numbers() -> None:
     assert [number(t) for t in ("3-1/2", "1/4", "4", "0.5", "3 - 3/4")] == [3.5, 0.25, 4, 0.5, 3.75]
+
+
+@pytest.mark.parametrize(
+    "dissent",
+    [
+        # a vote paragraph whose wording reads like a decision
+        "Voting against the action was Esther L. George, who believed the Committee should "
+        "have decided to raise the target range for the federal funds rate to 1/2 to 3/4 "
+        "percent.",
+        # a "preferred" sentence outside the vote paragraph
+        "President Kashkari preferred that the Committee decided to lower the target range "
+        "for the federal funds rate to 0 to 1/4 percent.",
+    ],
+)
+def test_dissent_worded_like_a_decision_is_not_the_decision(dissent: str) -> None:
+    text = (
+        f"{dissent}\n\nThe Committee decided to maintain the target range for the federal "
+        "funds rate at 1/4 to 1/2 percent."
+    )
+    parsed = parse_statement(text)
+    assert (parsed.decision, parsed.lower, parsed.upper) == ("hold", 0.25, 0.5)
