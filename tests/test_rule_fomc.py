@@ -25,10 +25,18 @@ def make_rule(**params: Any) -> Rule[Any]:
         {
             "timezone": "America/New_York",
             "telegram": {"chats": {"traders": 1, "ops": 2}, "admin_chat": "ops"},
-            "sources": {"fed": {"type": "fomc"}, "fred": {"type": "fred"}},
+            "sources": {
+                "fed": {"type": "fomc"},
+                "fred": {"type": "fred"},
+                "yahoo": {"type": "yahoo"},
+            },
             "symbols": {
                 "FOMC": {"source": "fed"},
                 "FED": {"source": "fred", "series": {"lower": "DFEDTARL", "upper": "DFEDTARU"}},
+                **{
+                    name: {"source": "yahoo", "ticker": f"{name}.CBT", "calendar": "CME"}
+                    for name in ("ZQU26", "ZQV26", "ZQX26", "ZQZ26", "ZQF27")
+                },
             },
             "rules": [params],
         }
