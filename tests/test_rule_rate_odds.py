@@ -82,3 +82,16 @@ def test_no_alert_before_a_first_value_and_only_up() -> None:
     # the first computed value is already above: no crossing seen; then down (not wanted)
     _, drafts = run(rule, [sept, *curve(0.8, 0), *curve(0.2, 10)], clock)
     assert drafts == []
+
+
+def test_odds_summaries_for_commands() -> None:
+    """What /status, report and the digest call: the summary from the persisted states."""
+    from bot.rules.rate_odds import odds_summaries
+
+    rule = make_rule(type="rate_odds", contracts=CONTRACTS, calendar="FOMC", threshold="50%")
+    sept = statement(date(2026, 9, 16), 3.5, 3.75, decision="hold", bp=0, meetings=MEETINGS)
+    state, _ = run(rule, [sept, *curve(0.72, 0)], FakeClock(datetime(2026, 10, 1, tzinfo=UTC)))
+    assert odds_summaries([rule.params], {"r": {"rule": state}}) == {
+        "r": "FOMC 2026-10-28: cut 72%, hold 28% (most likely 3.25–3.50%)"
+    }
+    assert odds_summaries([rule.params], {}) == {}

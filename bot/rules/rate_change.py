@@ -143,7 +143,14 @@ class RateChangeRule(Rule[RateChangeParams]):
                 prev = series.index_before(day)  # seed: the range published before this row
                 current = _row(series, prev) if prev >= 0 else None
             detail = observation.detail
-            if detail is not None and detail.get("decision"):
+            is_statement = detail is not None and bool(detail.get("decision"))
+            if (
+                self.params.confirm
+                and observation.symbol == self.params.symbol
+                and not is_statement
+            ):
+                continue  # with confirm: the first symbol speaks through its statements only
+            if detail is not None and is_statement:
                 # an FOMC statement: alert now; FRED's later rows confirm it
                 old = current if current is not None else _before(detail, new)
                 fresh = clock.now() - observation.time <= self.params.max_age

@@ -183,3 +183,20 @@ def _range(current: Any) -> tuple[float, float] | None:
     if isinstance(current, list | tuple) and len(current) == 2 and None not in current:
         return float(current[0]), float(current[1])
     return None
+
+
+def odds_summaries(
+    rules: Sequence[RuleParams], states: Mapping[str, Mapping[str, Any]]
+) -> dict[str, str]:
+    """Rule id → the latest odds summary of each enabled ``rate_odds`` rule, from the engine's
+    persisted states (``Worker.states`` / ``Store.load_states()``), for ``/status``, ``report``
+    and the digest. A rule that has not priced a curve yet is left out."""
+    found: dict[str, str] = {}
+    for params in rules:
+        if params.type != "rate_odds" or not params.enabled:
+            continue
+        summary = (states.get(params.id) or {}).get("rule", {}) or {}
+        text = summary.get("summary") if isinstance(summary, Mapping) else None
+        if text:
+            found[params.id] = str(text)
+    return found
