@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import statistics
 import sys
 from collections.abc import Iterable
@@ -65,7 +66,7 @@ def _check(parsed: Statement, row: dict[str, str]) -> list[str]:
         wrong.append(f"lower {parsed.lower} != {row['target_lower']}")
     if abs(parsed.upper - float(row["target_upper"])) > 1e-9:
         wrong.append(f"upper {parsed.upper} != {row['target_upper']}")
-    if parsed.bp is not None and parsed.bp != int(row["bp_change_upper"]):
+    if parsed.bp != int(row["bp_change_upper"]):
         wrong.append(f"bp {parsed.bp} != {row['bp_change_upper']}")
     return wrong
 
@@ -78,20 +79,32 @@ def accuracy(data: Path, verbose: bool = False) -> int:
     bp_known = bp_total = 0
     dissent_ok = dissent_total = 0
     failures: list[str] = []
+    # the range before each meeting, as the live source knows it: the previous statement read
+    # (pages are few and far apart: their previous meeting's range comes from the table)
+    previous: dict[str, tuple[float, float]] = {}
+    days = sorted(truth)
+    before = {
+        d: (float(truth[p]["target_lower"]), float(truth[p]["target_upper"]))
+        for p, d in itertools.pairwise(days)
+    }
     for style, day, path in _inputs(data):
         row = truth.get(day)
+        known = before.get(day) if style == "page" else previous.get(style)
+        try:
+            parsed = parse_statement(path.read_bytes(), day=day, previous=known)
+        except NoDecisionError as exc:
+            if row is not None:
+                failures.append(f"{style} {day}: {exc}")
+                totals.setdefault(style, [0, 0])[1] += 1
+            continue
+        previous[style] = (parsed.lower, parsed.upper)
         if row is None:
             continue  # before the table starts (2008-10) or an operational release
         count = totals.setdefault(style, [0, 0])
         count[1] += 1
-        try:
-            parsed = parse_statement(path.read_bytes(), day=day)
-        except NoDecisionError as exc:
-            failures.append(f"{style} {day}: {exc}")
-            continue
         wrong = _check(parsed, row)
         bp_total += row["decision"] != "hold"
-        bp_known += row["decision"] != "hold" and parsed.bp is not None
+        bp_known += row["decision"] != "hold" and parsed.bp == int(row["bp_change_upper"])
         has_vote = b"Voting" in path.read_bytes()
         if has_vote and day.year >= 2016:
             dissent_total += 1
@@ -117,7 +130,9 @@ def accuracy(data: Path, verbose: bool = False) -> int:
     all_ok = sum(v[0] for v in totals.values())
     all_n = sum(v[1] for v in totals.values())
     print(f"  all    {all_ok:4d}/{all_n:<4d} {100 * all_ok / max(all_n, 1):6.2f}%")
-    print(f"  moves whose size the text states: {bp_known}/{bp_total}")
+    print(
+        f"  size of the move right (stated, or from the previous statement): {bp_known}/{bp_total}"
+    )
     print(f"  dissenters named as in the dissent table: {dissent_ok}/{dissent_total}")
     print(f"  other releases (no rate decision expected) rejected: {rejected}/{len(negatives)}")
     print("    (the 2008-10-08 coordinated cut among them is a real decision: parsed is right)")
@@ -131,15 +146,52 @@ def _close_names(got: set[str], want: set[str]) -> bool:
     return {n.split()[-1] for n in got} == {n.split()[-1] for n in want}
 
 
+def futures_odds(data: Path) -> None:
+    """Odds for the 2024-09-18 meeting from the real Yahoo ZQ closes of the last day in the
+    subset (2024-09-09), to compare with what FedWatch showed then (a cut certain; 25 vs 50 bp
+    roughly 70/30). The subset's "2025 Jan" rows duplicate Dec 2024 (a bug in the source), so
+    January is left out."""
+    from bot.fomc.odds import implied_odds, odds_summary
+
+    path = next((data / "futures").glob("avlsv_ZQ_*.csv"), None)
+    if path is None:
+        return
+    closes: dict[str, dict[tuple[int, int], float]] = {}
+    months = {"Sep": 9, "Oct": 10, "Nov": 11, "Dec": 12}
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            year, _, name = row["term"].partition(" ")
+            if not row["name"].endswith(".Close") or name not in months or year != "2024":
+                continue
+            closes.setdefault(row["Index"], {})[(2024, months[name])] = float(row["value"])
+    day = max(closes)
+    meetings = [date(2024, 9, 18), date(2024, 11, 7), date(2024, 12, 18)]
+    odds = implied_odds(meetings, closes[day], partial=True)  # December needs January
+    first = odds[0]
+    moves = ", ".join(f"{25 * k:+d} bp {p:.0%}" for k, p in sorted(first.moves.items()))
+    print(f"odds from the real ZQ closes of {day} (range 5.25–5.50%):")
+    print(f"  2024-09-18 move: {moves}")
+    for line in odds_summary(odds, (5.25, 5.5)).splitlines():
+        print(f"  {line}")
+
+
 def latency(rounds: int) -> None:
-    """Decision latency on loopback fakes (see :mod:`tests.fakes.fed`)."""
-    sys.path.insert(0, str(ROOT))
+    """Decision latency in real seconds on loopback fakes (see :mod:`tests.fomc_latency`):
+    the page goes up at 14:00:00 on the worker's clock; polls every ``fast_every`` (2 s), so
+    the figure is about the time to the next poll (0–2 s) plus one cycle and one send."""
+    import logging
+
     from tests.fomc_latency import measure_latency
 
-    figures = [measure_latency() for _ in range(rounds)]
+    logging.disable(logging.WARNING)  # the fakes' request logs
+    figures = []
+    for index in range(rounds):
+        # vary where 14:00:00 falls between two polls (0.0 … 1.9 s after one)
+        figures.append(measure_latency(lead=2.0 + (index * 0.7) % 2.0))
     print(
         f"decision latency (page up → Telegram fake has the alert), {rounds} rounds: "
-        f"median {statistics.median(figures):.2f}s, max {max(figures):.2f}s"
+        f"median {statistics.median(figures):.2f} s, max {max(figures):.2f} s "
+        f"(fast_every 2 s; figures {', '.join(f'{f:.2f}' for f in figures)})"
     )
 
 
@@ -153,6 +205,7 @@ def main() -> int:
         print(f"no data at {args.data}", file=sys.stderr)
         return 2
     accuracy(args.data, args.verbose)
+    futures_odds(args.data)
     if args.rounds > 0:
         latency(args.rounds)
     return 0

@@ -190,3 +190,11 @@ def test_fred_disagreeing_with_the_statement_tells_the_admin_chat(
     (notice,) = plain(fake_telegram, OPS)
     assert "FRED disagrees with the FOMC statement of 2025-12-10" in notice
     assert "3.50–3.75%" in notice and "3.25–3.50%" in notice
+
+
+def test_real_scheduler_polls_fast_and_alerts_within_5_seconds() -> None:
+    """Real seconds: the real APScheduler loop, woken every 2 s by the source's hint from a
+    clock set 2 s before 14:00 New York; the page goes up at 14:00:00."""
+    from tests.fomc_latency import measure_latency
+
+    assert measure_latency(lead=2.0) <= 5.0

@@ -80,3 +80,18 @@ def test_hold_and_two_meetings_in_a_row_chain_forward() -> None:
 def test_missing_contract() -> None:
     with pytest.raises(OddsError, match="2026-10"):
         implied_odds([date(2026, 10, 28)], {(2026, 9): 96.37})
+
+
+def test_later_meeting_months_count_even_when_not_priced() -> None:
+    """November 2024 is followed by a December meeting: it must be chained forward from
+    October, not anchored on December's contract; December itself, without its contract, is
+    left out with ``partial`` (an error without)."""
+    prices = {(2024, 9): 94.7975, (2024, 10): 94.995, (2024, 11): 95.295}
+    meetings = [date(2024, 9, 18), date(2024, 11, 7), date(2024, 12, 18)]
+    sept, nov = implied_odds(meetings, prices, partial=True)
+    assert sept.moves == pytest.approx({-2: 0.394, -1: 0.606}, abs=0.001)
+    assert nov.start == pytest.approx(sept.end) and nov.start == pytest.approx(100 - 94.995)
+    # (4.705 × 30 − 5.005 × 6) / 24 = 4.63: −37.5 bp, between 25 and 50 bp
+    assert nov.moves == pytest.approx({-2: 0.5, -1: 0.5}, abs=0.001)
+    with pytest.raises(OddsError, match="2024-12"):
+        implied_odds(meetings, prices)

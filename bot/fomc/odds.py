@@ -109,12 +109,16 @@ def implied_odds(
     prices: Mapping[Month, float],
     *,
     start_rate: float | None = None,
+    partial: bool = False,
 ) -> list[MeetingOdds]:
     """Odds for each meeting in ``meetings`` (decision days, ascending) from ZQ ``prices`` by
     contract month. A meeting month's end rate comes from the next month's contract when that
     month has no meeting (CME's anchor, worked backward); otherwise its start rate is the
     previous month's end, chained forward (the first from the previous month's contract, or
-    ``start_rate``: today's EFFR). Raises :class:`OddsError` naming a missing contract."""
+    ``start_rate``: today's EFFR). Every meeting of the list makes its month a meeting month,
+    so pass the calendar's meetings, not only the ones wanted. Raises :class:`OddsError` naming
+    a missing contract; with ``partial``, returns the meetings priced before the first missing
+    contract instead (raising only when not even the first one is priced)."""
     by_month = {month_of(d): d for d in meetings}
     rates = {m: 100.0 - p for m, p in prices.items()}
     ends: dict[Month, float] = {}  # end-of-month EFFR of months already worked out
@@ -140,14 +144,19 @@ def implied_odds(
         total = _days(month)
         before = day.day - 1  # CME counts the meeting day among the days "after"
         after = total - before
-        avg = average(month)
         nxt = _next(month)
-        if nxt not in by_month and nxt in rates and before > 0:
-            end = rates[nxt]  # anchor: a month with no meeting has one rate all month
-            start = (avg * total - end * after) / before
-        else:
-            start = end_of(_prev(month))
-            end = (avg * total - start * before) / after
+        try:
+            avg = average(month)
+            if nxt not in by_month and nxt in rates and before > 0:
+                end = rates[nxt]  # anchor: a month with no meeting has one rate all month
+                start = (avg * total - end * after) / before
+            else:
+                start = end_of(_prev(month))
+                end = (avg * total - start * before) / after
+        except OddsError:
+            if partial and result:
+                return result
+            raise
         ends[month] = end
         moves = _split(end - start)
         tree = _chain(tree, moves)

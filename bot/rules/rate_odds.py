@@ -122,16 +122,12 @@ class RateOddsRule(Rule[RateOddsParams]):
         self, meetings: list[str], prices: Mapping[str, float], today: date
     ) -> list[MeetingOdds]:
         ahead = [date.fromisoformat(m) for m in meetings if m >= today.isoformat()]
-        usable: list[date] = []
-        for day in ahead:  # the meetings whose contracts are all priced
-            try:
-                implied_odds([*usable, day], {_month(m): p for m, p in prices.items()})
-            except OddsError:
-                break
-            usable.append(day)
-        if not usable:
+        if not ahead:
             return []
-        return implied_odds(usable, {_month(m): p for m, p in prices.items()})
+        try:
+            return implied_odds(ahead, {_month(m): p for m, p in prices.items()}, partial=True)
+        except OddsError:
+            return []  # not even the next meeting's contracts are quoted yet
 
     def _crossed(self, old: float, new: float) -> Literal["up", "down"] | None:
         threshold = self.params.threshold
