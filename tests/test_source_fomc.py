@@ -204,3 +204,45 @@ def test_unscheduled_decision_arrives_through_the_feed(fed: FedFake) -> None:
     found = source.fetch_latest("FOMC", SPEC)
     assert found.session == sunday and found.detail is not None
     assert found.detail["decision"] == "cut"
+
+
+def test_feed_link_whose_page_is_not_up_yet_is_asked_again(fed: FedFake) -> None:
+    nov = date(2025, 11, 20)
+    fed.feed(
+        feed_xml(
+            [
+                (
+                    "Federal Reserve issues FOMC statement",
+                    link(nov),
+                    datetime(2025, 11, 20, 19, tzinfo=UTC),
+                )
+            ]
+        )
+    )
+    fed.not_yet(nov)
+    source = make_source(fed, FakeClock(datetime(2025, 11, 20, 14, 1, tzinfo=NY)))
+    with pytest.raises(SourceError):
+        source.fetch_latest("FOMC", SPEC)  # the feed was quicker than the page
+    fed.publish(nov, hold_page(nov, "3-3/4", "4"))
+    assert source.fetch_latest("FOMC", SPEC).session == nov
+
+
+def test_first_start_inside_the_fast_window_reads_the_feed_too(fed: FedFake) -> None:
+    source = make_source(fed, FakeClock(datetime(2025, 12, 10, 13, 59, 30, tzinfo=NY)))
+    assert source.fetch_latest("FOMC", SPEC).session == OCT  # the latest known decision
+    assert fed.statement_requests(DAY) == 1  # and the page of the day was asked for
+
+
+def test_an_error_page_is_warned_about_once(fed: FedFake, caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(datetime(2025, 12, 10, 13, 59, 30, tzinfo=NY))
+    source = make_source(fed, clock)
+    fed.publish(DAY, ERROR_PAGE)
+    with caplog.at_level("DEBUG", logger="bot.sources.fomc"):
+        for _ in range(5):
+            source.fetch_latest("FOMC", SPEC)
+            clock.advance(timedelta(seconds=2))
+    warnings = [
+        r for r in caplog.records if r.levelname == "WARNING" and "no rate decision" in r.message
+    ]
+    assert len(warnings) == 1
+    assert fed.statement_requests(DAY) == 5  # still polled every time

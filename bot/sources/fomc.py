@@ -127,6 +127,7 @@ class FomcSource(HttpSource):
         self.calendar_checked: datetime | None = None
         self.statements: dict[str, dict[str, Any]] = {}  # iso date → observation data
         self._not_decisions: set[str] = set()
+        self._warned: set[str] = set()
         self._last_fetch: dict[str, datetime] = {}
 
     # ------------------------------------------------------------------ the cache
@@ -211,19 +212,23 @@ class FomcSource(HttpSource):
         return meeting if start <= now <= end else None
 
     def next_poll(self, symbol_id: str, spec: SymbolConfig, now: datetime) -> datetime | None:
-        """Fast polling on decision days: the next fast poll, or today's window start."""
-        with self._lock:
-            self._load()
-            meeting = self.meeting_today(now)
-            if meeting is None or meeting.decision_day.isoformat() in self.statements:
-                return None
-            start, end = self._window(meeting)
-            if now < start:
-                return start
-            if now > end:
-                return None
-            last = self._last_fetch.get(symbol_id)
-            return now if last is None else max(now, last + self.fomc.fast_every)
+        """Fast polling on decision days: the next fast poll, or today's window start.
+
+        Never waits for a fetch in flight (the worker asks from its event loop): it reads
+        what the last fetch left."""
+        if not self._loaded:
+            with self._lock:
+                self._load()
+        meeting = self.meeting_today(now)
+        if meeting is None or meeting.decision_day.isoformat() in self.statements:
+            return None
+        start, end = self._window(meeting)
+        if now < start:
+            return start
+        if now > end:
+            return None
+        last = self._last_fetch.get(symbol_id)
+        return now if last is None else max(now, last + self.fomc.fast_every)
 
     # ------------------------------------------------------------------ statements
 
@@ -234,22 +239,28 @@ class FomcSource(HttpSource):
         data = self.statements[older[-1]]
         return float(data["lower"]), float(data["upper"])
 
-    def _read_statement(self, symbol: str, day: date, *, published: datetime | None) -> bool:
-        """Fetch and parse the statement page of ``day``; True when a decision was read.
-        A 404 (not published yet) is False; an HTML page without a decision is False and
-        logged (an error page, a page in maintenance)."""
+    def _read_statement(
+        self, symbol: str, day: date, *, published: datetime | None, awaited: bool = False
+    ) -> bool | None:
+        """Fetch and parse the statement page of ``day``: True when a decision was read, None
+        when the page is not there yet (404), False when it holds no decision. ``awaited``:
+        the page of a decision day, where that means an error page (logged at WARNING once a
+        day, then at DEBUG); a feed link without a decision (minutes) is normal (DEBUG)."""
         url = self.base_url + statement_path(day)
         try:
             text = self.http.get(url, symbol=symbol, accept_html=True)
         except SourceError as exc:
             if exc.status == 404:
                 log.debug("%s: no statement at %s yet", symbol, url)
-                return False
+                return None
             raise
         try:
             statement = parse_statement(text, day=day, previous=self._previous(day))
         except NoDecisionError as exc:
-            log.warning("%s: %s has no rate decision (yet): %s", symbol, url, exc)
+            key = f"{url}@{self.clock.now().date()}"
+            level = logging.DEBUG if key in self._warned or not awaited else logging.WARNING
+            self._warned.add(key)
+            log.log(level, "%s: %s has no rate decision (yet): %s", symbol, url, exc)
             return False
         released = published or release_time(statement, day, self.fomc.release)
         data = statement.to_json()
@@ -285,7 +296,7 @@ class FomcSource(HttpSource):
             day = datetime.strptime(match.group(1), "%Y%m%d").date()
             if day.isoformat() in self.statements or link in self._not_decisions:
                 continue
-            if not self._read_statement(symbol, day, published=published):
+            if self._read_statement(symbol, day, published=published) is False:
                 self._not_decisions.add(link)  # minutes, other releases: asked once
 
     def fetch_latest(self, symbol_id: str, spec: SymbolConfig) -> Observation:
@@ -297,8 +308,9 @@ class FomcSource(HttpSource):
             self._last_fetch[symbol_id] = now
             meeting = self._fast(now)
             if meeting is not None:
-                self._read_statement(symbol_id, meeting.decision_day, published=None)
-            else:
+                self._read_statement(symbol_id, meeting.decision_day, published=None, awaited=True)
+            if meeting is None or not self.statements:
+                # (a first start inside the fast window still needs the latest decision)
                 self._read_feed(symbol_id)
             if not self.statements:
                 raise SourceError("no FOMC statement seen yet", symbol=symbol_id)
