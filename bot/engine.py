@@ -9,7 +9,7 @@ from __future__ import annotations
 import bisect
 import logging
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -85,11 +85,14 @@ class Engine:
         history: History,
         states: Mapping[str, Mapping[str, Any]],
         clock: Clock,
+        skip: Collection[str] = (),
     ) -> EvaluationResult:
         """Run every enabled rule over the observations it wants.
 
         ``states`` maps rule id → engine state from the previous call (missing: first run).
         A rule that raises is logged and keeps its previous state; other rules go on.
+        Rules whose id is in ``skip`` (unseeded: their history is not loaded yet) evaluate
+        nothing and keep their state untouched, as if they had seen no observation.
         """
         result = EvaluationResult()
         ordered = sorted(observations, key=_by_time)
@@ -120,7 +123,7 @@ class Engine:
         selections: dict[frozenset[tuple[str, str]], list[Observation]] = {}
         for rule in self.rules:
             params = rule.params
-            if not params.enabled:
+            if not params.enabled or rule.id in skip:
                 continue
             keys = frozenset(key for key, group in groups.items() if rule.wants(group[0]))
             wanted = selections.get(keys)

@@ -13,8 +13,10 @@ not final yet, save back. A failing source is logged and the cached rows are kep
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
@@ -36,6 +38,14 @@ FetchDaily = Callable[[str, SymbolConfig, date | None, date | None], DailySeries
 
 #: Start date asked for when a rule needs "all available" history.
 ALL_HISTORY_START = date(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One symbol's history and whether it meets the rules' need (see ``try_load_symbol``)."""
+
+    series: DailySeries
+    loaded: bool
 
 
 class _NeedsHistory(Protocol):
@@ -150,6 +160,14 @@ class HistoryLoader:
         self, symbol_id: str, spec: SymbolConfig, days: int | None, now: datetime
     ) -> DailySeries:
         """Final daily rows of one symbol covering ``days`` trading days (``None``: all)."""
+        return self.try_load_symbol(symbol_id, spec, days, now).series
+
+    def try_load_symbol(
+        self, symbol_id: str, spec: SymbolConfig, days: int | None, now: datetime
+    ) -> LoadResult:
+        """Like :meth:`load_symbol`, and whether the rows meet the need (``loaded``): fetched
+        from the source, or a cache that already covers the span and every final session.
+        Rules must not be seeded from a series that is not loaded (see ``bot.worker``)."""
         if now.tzinfo is None:
             raise ValueError("now must be timezone-aware")
         today = now.astimezone(UTC).date()
@@ -178,12 +196,12 @@ class HistoryLoader:
                 len(cached) if cached else 0,
                 exc,
             )
-            return self._final_only(symbol_id, spec, cached or DailySeries(), now)
+            return self._from_cache(symbol_id, spec, cached, covered_from, wanted_from, now)
         except Exception:  # a source bug must not stop the other symbols or the bot
             log.exception(
                 "history %s: unexpected error from the source; keeping the cache", symbol_id
             )
-            return self._final_only(symbol_id, spec, cached or DailySeries(), now)
+            return self._from_cache(symbol_id, spec, cached, covered_from, wanted_from, now)
 
         fetched = clean_daily(symbol_id, fetched, now, self.sanity, rates=rates)
         merged = merge_series(cached, fetched)
@@ -205,7 +223,27 @@ class HistoryLoader:
         except StoreError as exc:
             # The rows are still good for this run; next refresh tries to cache them again.
             log.warning("history %s: could not cache the rows: %s", symbol_id, exc)
-        return merged
+        # An empty answer with nothing cached is no history (a record seeded from it would be
+        # the first live close): the need is not met.
+        return LoadResult(merged, loaded=len(merged) > 0)
+
+    def _from_cache(
+        self,
+        symbol_id: str,
+        spec: SymbolConfig,
+        cached: DailySeries | None,
+        covered_from: date | None,
+        wanted_from: date,
+        now: datetime,
+    ) -> LoadResult:
+        """The cached rows after a failed fetch; loaded only if they miss nothing: they reach
+        back to ``wanted_from`` and forward to the last session that is final at ``now``."""
+        series = self._final_only(symbol_id, spec, cached or DailySeries(), now)
+        if not len(series) or covered_from is None or covered_from > wanted_from:
+            return LoadResult(series, loaded=False)
+        last_final = self.calendar_for(spec.calendar).last_session_closed_by(now - self.settle)
+        complete = last_final is None or series.dates[-1] >= last_final.date
+        return LoadResult(series, loaded=complete)
 
     def _final_only(
         self, symbol_id: str, spec: SymbolConfig, series: DailySeries, now: datetime
@@ -244,3 +282,122 @@ def _parse_date(value: Any) -> date | None:
         return date.fromisoformat(value)
     except ValueError:
         return None
+
+
+class HistoryKeeper:
+    """The live worker's history: which symbols' history is loaded, loading them concurrently
+    and retrying failed loads with capped exponential back-off (minutes, not a day).
+
+    A symbol is *loaded* once :meth:`HistoryLoader.try_load_symbol` said so; until then the
+    rules that need it stay unseeded (``bot.worker``). Loads run in threads; their results are
+    applied only by :meth:`collect`, which the worker calls between evaluations, so history
+    never changes under a running evaluation. Intervals use ``clock.monotonic()``.
+    """
+
+    def __init__(
+        self,
+        loader: HistoryLoader,
+        clock: Clock,
+        *,
+        retry: timedelta = timedelta(minutes=1),
+        max_retry: timedelta = timedelta(minutes=30),
+    ) -> None:
+        self.loader = loader
+        self.clock = clock
+        self.retry = retry
+        self.max_retry = max_retry
+        self.history = History()
+        self.loaded: set[str] = set()
+        self._tasks: dict[str, asyncio.Task[LoadResult]] = {}
+        self._failures: dict[str, int] = {}
+        self._next_try: dict[str, float] = {}
+        self._last_load: dict[str, float] = {}
+        self._arrived: set[str] = set()
+
+    def backoff(self, failures: int) -> float:
+        """Seconds before the next try after ``failures`` failed loads in a row (capped
+        before it is computed, so a long outage never overflows)."""
+        cap = self.max_retry.total_seconds()
+        base = self.retry.total_seconds()
+        if base <= 0:
+            return 0.0
+        steps = min(max(failures - 1, 0), 32)
+        return float(min(cap, base * 2**steps))
+
+    def start(self, needs: Mapping[str, int | None]) -> None:
+        """Start loading every symbol of ``needs`` that is due: never tried, a failed load
+        whose back-off is over, or a loaded one not refreshed for ``refresh_every``."""
+        mono = self.clock.monotonic()
+        refresh = self.loader.refresh_every.total_seconds()
+        for symbol_id, days in needs.items():
+            if symbol_id in self._tasks or days == 0:
+                continue
+            spec = self.loader.symbols.get(symbol_id)
+            if spec is None:
+                continue
+            if symbol_id in self._next_try:
+                if mono < self._next_try[symbol_id]:
+                    continue
+            elif symbol_id in self._last_load and mono - self._last_load[symbol_id] < refresh:
+                continue
+            now = self.clock.now()
+            self._tasks[symbol_id] = asyncio.create_task(
+                asyncio.to_thread(self.loader.try_load_symbol, symbol_id, spec, days, now),
+                name=f"history-{symbol_id}",
+            )
+
+    async def wait(self, timeout: float | None = None) -> None:
+        """Wait (at most ``timeout`` seconds) for the loads in flight, then :meth:`collect`."""
+        tasks = list(self._tasks.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
+        self.collect()
+
+    def take_arrived(self) -> set[str]:
+        """:meth:`collect`, then the symbols that became loaded since the last call."""
+        self.collect()
+        arrived, self._arrived = self._arrived, set()
+        return arrived
+
+    def loading(self) -> list[str]:
+        """Symbols whose load is in flight."""
+        return list(self._tasks)
+
+    def collect(self) -> None:
+        """Apply finished loads (symbols that became loaded go to :meth:`take_arrived`)."""
+        arrived = self._arrived
+        for symbol_id, task in list(self._tasks.items()):
+            if not task.done():
+                continue
+            del self._tasks[symbol_id]
+            mono = self.clock.monotonic()
+            try:
+                result = task.result()
+            except Exception as exc:  # try_load_symbol logs source errors; a bug lands here
+                log.error("history %s: load failed: %r", symbol_id, exc)
+                result = LoadResult(DailySeries(), loaded=False)
+            current = self.history.get(symbol_id)
+            if result.loaded:
+                # Closes seen live meanwhile (appended by the worker) stay: merge, loaded wins.
+                live = current if len(current) else None
+                self.history.set(symbol_id, merge_series(live, result.series))
+                self._last_load[symbol_id] = mono
+                self._failures.pop(symbol_id, None)
+                self._next_try.pop(symbol_id, None)
+                if symbol_id not in self.loaded:
+                    self.loaded.add(symbol_id)
+                    arrived.add(symbol_id)
+                continue
+            failures = self._failures.get(symbol_id, 0) + 1
+            self._failures[symbol_id] = failures
+            wait = self.backoff(failures)
+            self._next_try[symbol_id] = mono + wait
+            if symbol_id not in self.loaded and len(result.series):
+                # Partial rows (no rule reads them while unseeded); live closes win over them.
+                self.history.set(symbol_id, merge_series(result.series, current))
+            log.warning(
+                "history %s not loaded (%d failed tries); next try in %s",
+                symbol_id,
+                failures,
+                timedelta(seconds=round(wait)),
+            )

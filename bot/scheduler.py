@@ -4,6 +4,11 @@ One asyncio loop is shared by the scheduler, python-telegram-bot and the sender.
 coalesces missed runs, never runs twice at once (``max_instances=1``) and tolerates a late start
 up to ``poll.misfire_grace``. After each poll the job's next run is pushed to the next moment
 any market needs polling, so the bot sleeps through nights, weekends and holidays.
+
+APScheduler plans runs on the wall clock. When that clock steps back (NTP, a resumed VM) it
+would see the planned run as an hour away and wait for it; so each run also notes, on the
+monotonic clock (``Clock.monotonic``), when the next one is due, and a watchdog task brings
+the job forward when that moment has passed without a run.
 SIGTERM/SIGINT stop the loop cleanly: the current cycle finishes, in-flight deliveries finish
 or stay queued, state is flushed, exit code 0.
 """
@@ -14,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import weakref
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -43,12 +49,16 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
     )
 
     async def poll_job() -> None:
+        started = worker.clock.monotonic()
         try:
             report = await worker.poll_once()
             log.info("cycle: %s", report.summary())
         except Exception as exc:  # a full disk or a bug in one cycle must not kill the worker
             log_failure(log, "poll cycle failed", exc, "retrying next cycle")
-        _sleep_until_next_session(scheduler, worker)
+        wait = _sleep_until_next_session(scheduler, worker)
+        if wait is None:
+            wait = poll.every.total_seconds()
+        _due_at[scheduler] = started + wait
 
     scheduler.add_job(
         poll_job,
@@ -59,23 +69,63 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
     return scheduler
 
 
-def _sleep_until_next_session(scheduler: AsyncIOScheduler, worker: Worker) -> None:
-    """Skip the interval runs that would find every market closed; run sooner when a source
-    asked for it (``Source.next_poll``: fast FOMC polling)."""
+#: scheduler → ``clock.monotonic()`` by which the poll job should have run again.
+_due_at: weakref.WeakKeyDictionary[AsyncIOScheduler, float] = weakref.WeakKeyDictionary()
+
+
+def _sleep_until_next_session(scheduler: AsyncIOScheduler, worker: Worker) -> float | None:
+    """Skip the interval runs that would find every market closed, or run sooner when a source
+    asked for it (``Source.next_poll``: fast FOMC polling); the seconds until the next run when
+    it was moved."""
     now = worker.clock.now()
     wake = worker.next_wake(now)
     hint = worker.next_hint(now)
     job = scheduler.get_job(POLL_JOB)
     if job is None:
-        return
+        return None
     if hint is not None and hint < now + worker.config.poll.every:
+        wait = max(hint - now, _MIN_HINT_DELAY)
         # the worker's clock may be offset from the wall clock: schedule by the difference
-        job.modify(next_run_time=datetime.now(UTC) + max(hint - now, _MIN_HINT_DELAY))
-    elif wake - now > worker.config.poll.every + timedelta(seconds=1):
+        job.modify(next_run_time=datetime.now(UTC) + wait)
+        return wait.total_seconds()
+    if wake - now > worker.config.poll.every + timedelta(seconds=1):
         if hint is not None:
             wake = min(wake, hint)
         job.modify(next_run_time=wake)
         log.info("all markets closed; next poll at %s", wake.isoformat())
+        return (wake - now).total_seconds()
+    return None
+
+
+def check_cadence(scheduler: AsyncIOScheduler, worker: Worker) -> bool:
+    """Bring the poll job forward if its run is overdue on the monotonic clock (the wall clock
+    stepped back while it waited). True when it did."""
+    due = _due_at.get(scheduler)
+    mono = worker.clock.monotonic()
+    if due is None or mono < due + 1.0:
+        return False
+    job = scheduler.get_job(POLL_JOB)
+    now = worker.clock.now()
+    if job is None or job.next_run_time is None or job.next_run_time <= now:
+        return False
+    log.warning(
+        "poll overdue by %.0f s on the monotonic clock (wall clock stepped back?); polling now",
+        mono - due,
+    )
+    _due_at[scheduler] = mono + worker.config.poll.every.total_seconds()
+    job.modify(next_run_time=now)
+    return True
+
+
+async def _watch_cadence(scheduler: AsyncIOScheduler, worker: Worker) -> None:
+    """Every few seconds (asyncio's clock is monotonic), :func:`check_cadence`."""
+    period = max(1.0, min(worker.config.poll.every.total_seconds() / 2, 30.0))
+    while True:
+        await asyncio.sleep(period)
+        try:
+            check_cadence(scheduler, worker)
+        except Exception:  # the watchdog must never take the loop down
+            log.exception("poll cadence check failed")
 
 
 async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
@@ -92,9 +142,11 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         return 0
     scheduler = build_scheduler(worker)
     scheduler.start()
+    watchdog = asyncio.create_task(_watch_cadence(scheduler, worker), name="cadence")
     try:
         await stop.wait()
     finally:
+        watchdog.cancel()
         log.info("stopping: finishing the current cycle and in-flight deliveries")
         # Pause first, shut down only once the running cycle is over: AsyncIOScheduler's
         # shutdown cancels a running job, and a send cancelled after Telegram got it is
@@ -102,6 +154,7 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         scheduler.pause()
         await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
+        _due_at.pop(scheduler, None)
         await worker.stop()
     return 0
 

@@ -48,6 +48,9 @@ class OffsetClock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 def measure_latency(lead: float = 2.0, timeout: float = 20.0) -> float:
     """Seconds from the page going up (at 14:00:00 on the worker's clock, ``lead`` seconds

@@ -102,6 +102,12 @@ def serve_fed(fed: FedFake) -> None:
     fed.not_yet(DAY)
 
 
+async def poll(worker: Worker) -> None:
+    """One cycle, then what the send loop does when the cycle wakes it: drain the outbox."""
+    await worker.poll_once()
+    await worker.sender.drain()
+
+
 async def run_decision_day(
     worker: Worker, fed: FedFake, clock: FakeClock, telegram: FakeTelegram
 ) -> datetime:
@@ -113,7 +119,7 @@ async def run_decision_day(
         if not published and clock.now() >= release:
             fed.publish(DAY, statement_page(DAY, cut_statement(DAY), release="2:00 p.m. EST"))
             published = True
-        await worker.poll_once()
+        await poll(worker)
         if plain(telegram, TRADERS):
             return clock.now()
         now = clock.now()
@@ -150,12 +156,12 @@ def test_statement_alert_within_seconds_once_and_fred_confirms(
                 # more polls the same day: nothing new
                 for _ in range(3):
                     clock.advance(timedelta(minutes=5))
-                    await worker.poll_once()
+                    await poll(worker)
                 # next day FRED publishes the row of the 10th (old range) and of the 11th (new)
                 fred_rows(fred, DAY + timedelta(days=1), {DAY + timedelta(days=1): (3.5, 3.75)})
                 clock.set(datetime(2025, 12, 11, 10, 0, tzinfo=NY))
                 for _ in range(3):
-                    await worker.poll_once()
+                    await poll(worker)
                     clock.advance(timedelta(hours=1, seconds=1))
                 assert plain(fake_telegram, TRADERS) == texts  # FRED's confirmation: nothing
                 assert plain(fake_telegram, OPS) == []
@@ -181,7 +187,7 @@ def test_fred_disagreeing_with_the_statement_tells_the_admin_chat(
                 await run_decision_day(worker, fed_fake, clock, fake_telegram)
                 fred_rows(fred, DAY + timedelta(days=1), {DAY + timedelta(days=1): (3.25, 3.5)})
                 clock.set(datetime(2025, 12, 11, 10, 0, tzinfo=NY))
-                await worker.poll_once()
+                await poll(worker)
             finally:
                 await worker.stop()
 

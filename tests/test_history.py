@@ -6,6 +6,7 @@ The store is an in-memory implementation of our own Store contract and the sourc
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,13 @@ from bot.config import (
     TelegramConfig,
 )
 from bot.errors import SourceError, StoreError
-from bot.history import ALL_HISTORY_START, HistoryLoader, history_needs, merge_series
+from bot.history import (
+    ALL_HISTORY_START,
+    HistoryKeeper,
+    HistoryLoader,
+    history_needs,
+    merge_series,
+)
 from bot.model import Alert, DailySeries, History
 from bot.store.base import Delivery, Store
 
@@ -426,3 +433,54 @@ def test_config_supplies_symbols_and_settle() -> None:
     # 18:30 UTC is 30 minutes after the early close: not final with a 1-hour settle.
     series = loader.load({"^RUT": None}, utc(2024, 11, 29, 18, 30)).get("^RUT")
     assert series.last() == (date(2024, 11, 27), 2425.66)
+
+
+# -- loaded or not: what seeds rules (bot.worker keeps rules unseeded until loaded) ----------
+
+
+def test_a_fetch_is_loaded_a_failure_without_cache_or_an_empty_answer_is_not() -> None:
+    store, source = MemoryStore(), FakeSource({"^RUT": rut_rows()})
+    loader = make_loader(store, source)
+    assert loader.try_load_symbol("^RUT", RUT, None, utc(2024, 11, 29, 22)).loaded
+    empty = make_loader(MemoryStore(), FakeSource({}))
+    assert not empty.try_load_symbol("^RUT", RUT, None, utc(2024, 11, 29, 22)).loaded
+    failing = make_loader(MemoryStore(), FakeSource(error=SourceError("503", symbol="^RUT")))
+    assert not failing.try_load_symbol("^RUT", RUT, None, utc(2024, 11, 29, 22)).loaded
+
+
+def test_after_a_failure_a_cache_is_loaded_only_if_it_misses_no_final_session() -> None:
+    store, source = MemoryStore(), FakeSource({"^RUT": rut_rows()})
+    loader = make_loader(store, source)
+    loader.load({"^RUT": None}, utc(2024, 11, 29, 22))  # cached up to Friday 2024-11-29
+    source.error = SourceError("HTTP 503", symbol="^RUT")
+    # Saturday: nothing final since Friday: the cache is complete.
+    assert loader.try_load_symbol("^RUT", RUT, None, utc(2024, 11, 30, 12)).loaded
+    # Monday evening: Monday's close is missing from the cache: not loaded.
+    result = loader.try_load_symbol("^RUT", RUT, None, utc(2024, 12, 2, 22))
+    assert not result.loaded and result.series.last() == (date(2024, 11, 29), 2434.93)
+
+
+def test_keeper_retries_a_failed_load_after_minutes_with_capped_back_off() -> None:
+    """A failed load is tried again after the back-off (1 min, doubling, capped at 30 min),
+    not a day later; the cap is applied before the power, so attempt 1,000 does not overflow."""
+    clock = FakeClock(utc(2024, 11, 29, 22))
+    source = FakeSource({"^RUT": rut_rows()}, error=SourceError("HTTP 503", symbol="^RUT"))
+    keeper = HistoryKeeper(make_loader(MemoryStore(), source), clock)
+
+    async def scenario() -> list[set[str]]:
+        arrived = []
+        # fails at 0 s (next try at 60 s), fails at 60 s (next at 60 + 120), loads at 180 s
+        for step in (0, 59, 60, 179, 180):
+            clock.set(utc(2024, 11, 29, 22) + timedelta(seconds=step))
+            if step == 180:
+                source.error = None
+            keeper.start({"^RUT": None})
+            await keeper.wait()
+            arrived.append(keeper.take_arrived())
+        return arrived
+
+    arrived = asyncio.run(scenario())
+    assert len(source.calls) == 3
+    assert arrived == [set(), set(), set(), set(), {"^RUT"}] and keeper.loaded == {"^RUT"}
+    assert keeper.backoff(1) == 60 and keeper.backoff(2) == 120
+    assert keeper.backoff(1000) == 30 * 60

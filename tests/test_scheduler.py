@@ -19,7 +19,7 @@ from apscheduler.job import Job
 from bot.app import build_worker
 from bot.clock import FakeClock
 from bot.config import parse_config
-from bot.scheduler import POLL_JOB, _sleep_until_next_session, build_scheduler
+from bot.scheduler import POLL_JOB, _sleep_until_next_session, build_scheduler, check_cadence
 from tests.fakes.yahoo import YahooFake, chart_response
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,3 +113,59 @@ def test_sigterm_stops_cleanly_with_exit_code_0(tmp_path: Path, yahoo_fake: Yaho
     assert "received SIGTERM" in log
     assert "stopped" in log
     assert "Traceback" not in log
+
+
+def test_the_poll_job_itself_sleeps_through_closed_markets(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    """Run the scheduled job (not the helper): after its poll on Thanksgiving evening, its next
+    run is Friday's open."""
+    config = parse_config(config_text(tmp_path, yahoo_fake), "c.yaml", {})
+    clock = FakeClock(datetime(2024, 11, 28, 20, 0, tzinfo=NY))
+    worker = build_worker(config, clock=clock)
+
+    async def scenario() -> datetime:
+        await worker.start()
+        scheduler = build_scheduler(worker)
+        scheduler.start(paused=True)
+        try:
+            job = scheduler.get_job(POLL_JOB)
+            await job.func()
+            return scheduler.get_job(POLL_JOB).next_run_time
+        finally:
+            scheduler.shutdown(wait=False)
+            await worker.stop()
+
+    assert asyncio.run(scenario()) == datetime(2024, 11, 29, 9, 30, tzinfo=NY)
+    assert yahoo_fake.count() == 0  # nothing was open: nothing polled
+
+
+def test_a_wall_clock_step_back_brings_the_overdue_poll_forward(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    """The job ran at 11:00 and is planned for 11:01 (wall clock). The wall clock steps back an
+    hour while it waits: once a minute has passed on the monotonic clock the watchdog check
+    moves the run to now, instead of APScheduler waiting until 11:01 comes round again."""
+    yahoo_fake.chart("^RUT", chart_response(price=2490.0))
+    config = parse_config(config_text(tmp_path, yahoo_fake), "c.yaml", {})
+    clock = FakeClock(datetime(2024, 11, 25, 11, 0, tzinfo=NY))
+    worker = build_worker(config, clock=clock)
+
+    async def scenario() -> None:
+        await worker.start()
+        scheduler = build_scheduler(worker)
+        scheduler.start(paused=True)
+        try:
+            job = scheduler.get_job(POLL_JOB)
+            await job.func()
+            job.modify(next_run_time=clock.now() + timedelta(minutes=1))  # as APScheduler plans
+            clock.step(timedelta(hours=-1))
+            assert not check_cadence(scheduler, worker)  # no time has passed yet
+            clock.advance(timedelta(seconds=62))
+            assert check_cadence(scheduler, worker)
+            assert scheduler.get_job(POLL_JOB).next_run_time == clock.now()
+        finally:
+            scheduler.shutdown(wait=False)
+            await worker.stop()
+
+    asyncio.run(scenario())

@@ -19,7 +19,7 @@ import pytest
 
 from bot.errors import StoreError
 from bot.model import Alert, DailySeries
-from bot.store.base import Store
+from bot.store.base import Outcome, Snapshot, Store
 from tests.conftest_store import LEASE, T0, backend_factory, make_alert
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -583,3 +583,44 @@ def test_evaluate_and_commit_writes_states_and_new_alerts_once(store: Store) -> 
     assert new_ids == []  # the same alert again is a no-op
     assert states == {"rut-2500": {"armed": False, "seen": 1}}
     assert store.stats()["pending"] == 1
+
+
+def test_transact_reads_and_writes_key_values_with_the_states(store: Store) -> None:
+    """Values asked for are read in the transaction and the outcome's values are written with
+    the states and alerts; a key never written is absent from the snapshot."""
+    store.set_value("closes_seen", {"RUT": "2025-09-17"})
+    seen: list[Snapshot] = []
+
+    def cycle(snapshot: Snapshot) -> Outcome:
+        seen.append(snapshot)
+        marks = dict(snapshot.values["closes_seen"])
+        marks["RUT"] = "2025-09-18"
+        return Outcome(
+            states={"rut-record": {"record": 1}},
+            deliveries=[(make_alert("rut-record:2025-09-18", T0), ["traders"])],
+            values={"closes_seen": marks, "sanity": {"v": 1}},
+        )
+
+    states, new_ids = store.transact(cycle, T0, ("closes_seen", "sanity"))
+    assert seen[0].values == {"closes_seen": {"RUT": "2025-09-17"}}
+    assert new_ids == ["rut-record:2025-09-18"] and states == {"rut-record": {"record": 1}}
+    assert store.get_value("closes_seen") == {"RUT": "2025-09-18"}
+    assert store.get_value("sanity") == {"v": 1}
+
+
+def test_a_failed_transact_writes_no_value_no_state_no_alert(store: Store) -> None:
+    """What a cycle marks as done commits with it or not at all."""
+    store.set_value("closes_seen", {"RUT": "2025-09-17"})
+
+    def cycle(snapshot: Snapshot) -> Outcome:
+        return Outcome(
+            states={"rut-record": {"record": 1}},
+            deliveries=[(make_alert("rut-record:2025-09-18", T0), ["traders"])],
+            values={"closes_seen": {"RUT": "2025-09-18"}, "bad": {"x": object()}},
+        )
+
+    with pytest.raises(StoreError):
+        store.transact(cycle, T0, ("closes_seen",))
+    assert store.get_value("closes_seen") == {"RUT": "2025-09-17"}
+    assert store.load_states() == {}
+    assert store.stats()["pending"] == 0

@@ -73,6 +73,15 @@ class Rule(ABC, Generic[P]):
         """
         return 0
 
+    def reconcile(self, state: Mapping[str, Any] | None, history: History) -> RuleState | None:
+        """The rule's state made consistent with newly loaded ``history`` (called once its
+        history arrives, e.g. after a failed load at start). Default: unchanged (``state``).
+
+        A rule whose state summarises history (a record) folds in rows it could not have
+        known; it must never fire from here, and must not mutate ``state``.
+        """
+        return dict(state) if state is not None else None
+
     def scheduled_times(self, start: date, end: date) -> list[datetime]:
         """Moments (UTC) between the dates at which a scheduled rule (``digest``) is due.
 

@@ -58,6 +58,24 @@ class RecordCloseRule(Rule[RecordCloseParams]):
     def history_days(self) -> int | None:
         return None if self.params.window is None else self.params.window.history_days()
 
+    def reconcile(self, state: Mapping[str, Any] | None, history: History) -> RuleState | None:
+        """The record as the extreme of the stored one (what was seen live) and every history
+        row up to the last session judged: a record stored while history was missing (seeded
+        from a live close) is corrected once history arrives. Never fires."""
+        last_session = parse_day(state.get("last_session")) if state else None
+        if state is None or last_session is None:
+            return dict(state) if state is not None else None
+        series = history.get(self.params.symbol)
+        last = series.index_on_or_before(last_session)
+        first = 0 if self._span is None else max(last - self._span + 1, 0)
+        best, best_day = _extreme(series, first, last, self._high)
+        record = state.get("record")
+        if best is None or best_day is None:
+            return dict(state)
+        if record is None or (best > record if self._high else best < record):
+            return {**state, "record": best, "date": best_day.isoformat()}
+        return dict(state)
+
     def evaluate(
         self,
         observations: Sequence[Observation],

@@ -28,6 +28,9 @@ class Source(ABC):
     type_name: ClassVar[str] = ""
     params_model: ClassVar[type[SourceParams]] = SourceParams
     default_base_url: ClassVar[str] = ""
+    #: False for a source without daily bars (FOMC statements): the worker neither holds the
+    #: rules watching its symbols back for history nor asks it for final closes
+    daily_history: ClassVar[bool] = True
 
     def __init__(self, name: str, params: SourceParams, clock: Clock) -> None:
         self.name = name

@@ -115,6 +115,7 @@ class FomcSource(HttpSource):
     type_name: ClassVar[str] = "fomc"
     params_model: ClassVar[type[SourceParams]] = FomcParams
     default_base_url: ClassVar[str] = DEFAULT_FED_URL
+    daily_history: ClassVar[bool] = False  # decisions, not daily bars: FRED is the history
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

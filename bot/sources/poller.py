@@ -267,6 +267,11 @@ class Poller:
             log.exception("%s: source %s failed to say when to poll next", symbol_id, source.name)
             return None
 
+    def has_daily_history(self, spec: SymbolConfig) -> bool:
+        """Whether the symbol's first source serves daily bars (see ``Source.daily_history``)."""
+        source = self.sources.get(spec.source[0])
+        return source is None or source.daily_history
+
     def attach_store(self, store: object) -> None:
         """Hand the store to every source (for those that cache what they read)."""
         for source in self.sources.values():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,6 +50,25 @@ class OutboxRow:
     created_at: datetime
 
 
+@dataclass
+class Snapshot:
+    """What a cycle's transaction read: every rule state and the key/values it asked for
+    (a key never written is absent)."""
+
+    states: dict[str, dict[str, Any]]
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Outcome:
+    """What a cycle's transaction writes: changed rule states, new alerts with their chats,
+    and key/values to replace (sanity memory, closes seen: whatever must commit with them)."""
+
+    states: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    deliveries: Sequence[tuple[Alert, Sequence[str]]] = ()
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+
 class Store(ABC):
     """Persistent state. Methods are synchronous and each is one transaction."""
 
@@ -84,6 +103,16 @@ class Store(ABC):
         ``evaluate(states) -> (new states, deliveries)``, write like :meth:`commit`. Returns
         all states after the write and the new alert ids. (Replicas evaluate one at a time,
         always on the latest states.)"""
+
+    def transact(
+        self, evaluate: Callable[[Snapshot], Outcome], now: datetime, keys: Sequence[str] = ()
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Like :meth:`evaluate_and_commit`, with key/values under the same discipline: in one
+        transaction that excludes every other process's, read the rule states and the values
+        of ``keys``, call ``evaluate(snapshot) -> outcome``, write the outcome's states,
+        alerts (as :meth:`commit`) and values. Nothing is written if anything fails. Returns
+        all states after the write and the new alert ids."""
+        raise NotImplementedError
 
     @abstractmethod
     def claim(self, worker: str, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from bot.errors import StoreError
 from bot.model import Alert, DailySeries
-from bot.store.base import Delivery, OutboxRow, Store
+from bot.store.base import Delivery, OutboxRow, Outcome, Snapshot, Store
 
 STATUSES = ("pending", "sent", "failed")
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
@@ -265,15 +265,36 @@ class SqlStore(Store):
         just written, never a stale copy, so a crossing is only ever seen once.
         Returns every rule state after the write and the ids of the new alerts.
         """
+
+        def run(snapshot: Snapshot) -> Outcome:
+            new_states, deliveries = evaluate(snapshot.states)
+            return Outcome(new_states, deliveries)
+
+        return self.transact(run, now)
+
+    def transact(
+        self, evaluate: Callable[[Snapshot], Outcome], now: datetime, keys: Sequence[str] = ()
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """Read rule states and the values of ``keys``, run ``evaluate``, write its outcome:
+        one transaction that only one process at a time may hold (see
+        :meth:`evaluate_and_commit`). Returns every rule state after the write and the new ids.
+        """
         with self._tx("evaluate and commit") as tx:
             self._lock_for_evaluation(tx)
             states = {
                 rule_id: json.loads(state)
                 for rule_id, state in tx.execute("SELECT rule_id, state FROM rule_state").fetchall()
             }
-            new_states, deliveries = evaluate(states)
-            new_ids = self._write_evaluation(tx, new_states, deliveries, now)
-        states.update({k: dict(v) for k, v in new_states.items()})
+            values: dict[str, Any] = {}
+            for key in dict.fromkeys(keys):
+                row = tx.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+                if row is not None:
+                    values[key] = json.loads(row[0])
+            outcome = evaluate(Snapshot(dict(states), values))
+            new_ids = self._write_evaluation(tx, outcome.states, outcome.deliveries, now)
+            for key, value in outcome.values.items():
+                self._put_value(tx, key, value)
+        states.update({k: dict(v) for k, v in outcome.states.items()})
         return states, new_ids
 
     def _write_evaluation(
@@ -479,11 +500,15 @@ class SqlStore(Store):
     def set_value(self, key: str, value: Any) -> None:
         """Store (replace) a JSON value."""
         with self._tx("set value") as tx:
-            tx.execute(
-                "INSERT INTO kv (key, value) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (key, dump_json(value)),
-            )
+            self._put_value(tx, key, value)
+
+    @staticmethod
+    def _put_value(tx: Tx, key: str, value: Any) -> None:
+        tx.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, dump_json(value)),
+        )
 
     def add_value(self, key: str, value: Any) -> bool:
         """Store ``value`` only if ``key`` is absent; True when this call stored it."""
