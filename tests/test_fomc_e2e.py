@@ -157,6 +157,16 @@ def test_statement_alert_within_seconds_once_and_fred_confirms(
                 for _ in range(3):
                     clock.advance(timedelta(minutes=5))
                     await poll(worker)
+            finally:
+                await worker.stop()
+            # a restart (same state file): the statement is the same decision, nothing new
+            worker = make_worker(tmp_path, fed_fake, fred, fake_telegram, clock)
+            await worker.start()
+            try:
+                for _ in range(2):
+                    clock.advance(timedelta(minutes=5))
+                    await poll(worker)
+                assert plain(fake_telegram, TRADERS) == texts
                 # next day FRED publishes the row of the 10th (old range) and of the 11th (new)
                 fred_rows(fred, DAY + timedelta(days=1), {DAY + timedelta(days=1): (3.5, 3.75)})
                 clock.set(datetime(2025, 12, 11, 10, 0, tzinfo=NY))
