@@ -95,3 +95,17 @@ def test_odds_summaries_for_commands() -> None:
         "r": "FOMC 2026-10-28: cut 72%, hold 28% (most likely 3.25–3.50%)"
     }
     assert odds_summaries([rule.params], {}) == {}
+
+
+def test_front_month_contract() -> None:
+    """Yahoo's ZQ=F is the front month: its month is the quote's own."""
+    contracts = {"front": "ZQU26", "2026-10": "ZQV26", "2026-11": "ZQX26"}
+    rule = make_rule(type="rate_odds", contracts=contracts, calendar="FOMC", threshold="50%")
+    sept = statement(date(2026, 9, 16), 3.5, 3.75, decision="hold", bp=0, meetings=MEETINGS)
+    september = [
+        Observation("ZQU26", datetime(2026, 9, 30, 14, tzinfo=UTC), 100 - EFFR, "price"),
+        *curve(0.72, 0)[1:],
+    ]
+    state, _ = run(rule, [sept, *september], FakeClock(datetime(2026, 9, 30, tzinfo=UTC)))
+    assert set(state["prices"]) == {"2026-09", "2026-10", "2026-11"}
+    assert state["summary"].startswith("FOMC 2026-10-28: cut 72%")

@@ -21,6 +21,7 @@ from pydantic import Field, field_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
+from bot.fomc.calendar import NEW_YORK
 from bot.fomc.odds import MeetingOdds, OddsError, implied_odds, odds_summary
 from bot.model import AlertDraft, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
@@ -29,7 +30,9 @@ from bot.rules.base import RULES, Rule, RuleState
 class RateOddsParams(RuleParams):
     """``type: rate_odds`` options."""
 
-    contracts: dict[str, str] = Field(min_length=1)  # "YYYY-MM" → symbol id
+    #: "YYYY-MM" → the symbol quoting that month's contract; "front": the front month (Yahoo
+    #: ``ZQ=F``), whose month is the quote's own
+    contracts: dict[str, str] = Field(min_length=1)
     calendar: str  # the fomc symbol
     threshold: ThresholdValue  # P(cut at the next meeting), e.g. 50%
     direction: Literal["up", "down", "both"] = "both"
@@ -39,8 +42,8 @@ class RateOddsParams(RuleParams):
     @classmethod
     def _months(cls, value: dict[str, str]) -> dict[str, str]:
         for month in value:
-            if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(month)):
-                raise ValueError(f"contract month {month!r} must look like 2026-10")
+            if month != "front" and not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(month)):
+                raise ValueError(f"contract month {month!r} must look like 2026-10 or be front")
         return value
 
     def watched_symbols(self) -> list[str]:
@@ -89,6 +92,8 @@ class RateOddsRule(Rule[RateOddsParams]):
             month = months.get(observation.symbol)
             if month is None:
                 continue
+            if month == "front":  # CME months end in Chicago; New York is as good a day here
+                month = observation.time.astimezone(NEW_YORK).strftime("%Y-%m")
             prices[month] = observation.value
             later = observations[index + 1 :]
             if any(o.time == observation.time and o.symbol in months for o in later[:8]):
