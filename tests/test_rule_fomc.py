@@ -227,3 +227,37 @@ def test_holds_and_stale_statements() -> None:
     late = FakeClock(datetime(2025, 12, 17, tzinfo=NY))
     old = statement(DAY, 3.5, 3.75, decision="cut", bp=-25)
     assert stale.evaluate([old], History(), None, late)[1] == []
+
+
+def test_a_restamped_old_statement_is_no_news() -> None:
+    """The source restamps the latest statement when the calendar changes: the release time in
+    ``detail`` decides freshness, and the alert time of a fresh one is its release."""
+    rule = make_rule(type="rate_change", symbol="FOMC")
+    old = statement(DAY, 3.5, 3.75, decision="cut", bp=-25)
+    assert old.detail is not None
+    released = old.time
+    later = datetime(2025, 12, 20, 9, tzinfo=NY).astimezone(UTC)
+    restamped = Observation(
+        old.symbol,
+        later,
+        old.value,
+        old.kind,
+        old.session,
+        old.fields,
+        old.source,
+        {**old.detail, "time": released.isoformat()},
+    )
+    assert rule.evaluate([restamped], History(), None, FakeClock(later))[1] == []
+    fresh = Observation(
+        old.symbol,
+        released + timedelta(seconds=3),
+        old.value,
+        old.kind,
+        old.session,
+        old.fields,
+        old.source,
+        {**old.detail, "time": released.isoformat()},
+    )
+    clock = FakeClock(released + timedelta(seconds=3))
+    (draft,) = rule.evaluate([fresh], History(), None, clock)[1]
+    assert draft.time == released

@@ -93,7 +93,9 @@ def test_feed_statement_becomes_a_rate_observation(fed: FedFake) -> None:
     source = make_source(fed, clock)
     first = source.fetch_latest("FOMC", SPEC)
     assert (first.kind, first.session, first.fields) == ("rate", OCT, {"lower": 3.75, "upper": 4.0})
-    assert first.time == datetime(2025, 10, 29, 18, tzinfo=UTC)  # the feed's pubDate
+    assert first.detail is not None
+    assert first.detail["time"] == "2025-10-29T18:00:00+00:00"  # the release: the feed's pubDate
+    assert first.time == clock.now()  # stamped when read: newer than anything before it
     assert first.detail is not None and first.detail["decision"] == "hold"
     assert [m["decision_day"] for m in first.detail["meetings"]] == ["2025-12-10", "2026-05-01"]
     source.fetch_latest("FOMC", SPEC)
@@ -246,3 +248,21 @@ def test_an_error_page_is_warned_about_once(fed: FedFake, caplog: pytest.LogCapt
     ]
     assert len(warnings) == 1
     assert fed.statement_requests(DAY) == 5  # still polled every time
+
+
+def test_a_calendar_change_restamps_the_observation(fed: FedFake) -> None:
+    """Rules that keep the calendar (fomc_reminder, rate_odds) only see an observation newer
+    than the last: a changed calendar moves its time; an unchanged one does not."""
+    clock = FakeClock(datetime(2025, 11, 20, 9, tzinfo=NY))
+    source = make_source(fed, clock)
+    first = source.fetch_latest("FOMC", SPEC)
+    clock.advance(timedelta(days=1, minutes=1))
+    same = source.fetch_latest("FOMC", SPEC)  # calendar fetched again, unchanged
+    assert same.time == first.time
+    fed.calendar(calendar_json([("2025-12", "9-10"), ("2026-01", "27-28")]))
+    clock.advance(timedelta(days=1, minutes=1))
+    moved = source.fetch_latest("FOMC", SPEC)
+    assert moved.time == clock.now() and moved.session == OCT
+    assert moved.detail is not None
+    assert [m["decision_day"] for m in moved.detail["meetings"]] == ["2025-12-10", "2026-01-28"]
+    assert fed.count(CALENDAR_JSON) == 3

@@ -18,7 +18,7 @@ the admin chat.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar
 
 from pydantic import StrictBool
@@ -153,7 +153,7 @@ class RateChangeRule(Rule[RateChangeParams]):
             if detail is not None and is_statement:
                 # an FOMC statement: alert now; FRED's later rows confirm it
                 old = current if current is not None else _before(detail, new)
-                fresh = clock.now() - observation.time <= self.params.max_age
+                fresh = clock.now() - _released(observation) <= self.params.max_age
                 if fresh and old is not None and (_differs(old, new) or self.params.holds):
                     drafts.append(self._statement_draft(observation, day, old, new, detail))
                 announced = {"date": day.isoformat(), "lower": new[0], "upper": new[1]}
@@ -197,7 +197,7 @@ class RateChangeRule(Rule[RateChangeParams]):
         return AlertDraft(
             key=day.isoformat(),  # the decision day: the same decision is the same alert
             symbol=observation.symbol,
-            time=observation.time,
+            time=_released(observation),
             value=new[1],
             text=describe_decision(detail, old, new, label),
             fields={
@@ -293,3 +293,14 @@ def _before(
         return None
     lower = new[0] - bp / 100 if new[0] is not None else None
     return (lower, new[1] - bp / 100)
+
+
+def _released(observation: Observation) -> datetime:
+    """When a statement was released (its observation may be stamped later: a new calendar)."""
+    stamp = (observation.detail or {}).get("time")
+    if isinstance(stamp, str):
+        try:
+            return min(datetime.fromisoformat(stamp), observation.time)
+        except ValueError:
+            pass
+    return observation.time

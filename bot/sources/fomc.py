@@ -126,6 +126,9 @@ class FomcSource(HttpSource):
         self._loaded = False
         self.meetings: list[Meeting] = []
         self.calendar_checked: datetime | None = None
+        #: when the fetched calendar last differed from the one before (the observation's time
+        #: moves then, so rules that keep the calendar hear of it; see _observation)
+        self.calendar_changed: datetime | None = None
         self.statements: dict[str, dict[str, Any]] = {}  # iso date → observation data
         self._not_decisions: set[str] = set()
         self._warned: set[str] = set()
@@ -147,6 +150,8 @@ class FomcSource(HttpSource):
         self.meetings = [Meeting.from_json(m) for m in cached.get("meetings", [])]
         checked = cached.get("calendar_checked")
         self.calendar_checked = datetime.fromisoformat(checked) if checked else None
+        changed = cached.get("calendar_changed")
+        self.calendar_changed = datetime.fromisoformat(changed) if changed else None
         self.statements = dict(cached.get("statements", {}))
 
     def _save(self) -> None:
@@ -160,6 +165,9 @@ class FomcSource(HttpSource):
                 "meetings": [m.to_json() for m in self.meetings],
                 "calendar_checked": self.calendar_checked.isoformat()
                 if self.calendar_checked
+                else None,
+                "calendar_changed": self.calendar_changed.isoformat()
+                if self.calendar_changed
                 else None,
                 "statements": keep,
             },
@@ -180,10 +188,13 @@ class FomcSource(HttpSource):
             url = self.base_url + path
             try:
                 text = self.http.get(url, symbol=symbol, accept_html=parse is None)
-                self.meetings = (parse or parse_calendar_page)(text)
+                meetings = (parse or parse_calendar_page)(text)
             except (SourceError, CalendarError) as exc:
                 errors.append(f"{path}: {exc}")
                 continue
+            if meetings != self.meetings:
+                self.meetings = meetings
+                self.calendar_changed = now
             self.calendar_checked = now
             self._save()
             return
@@ -270,6 +281,7 @@ class FomcSource(HttpSource):
                 "date": day.isoformat(),
                 "url": url,
                 "time": released.isoformat(),
+                "read": self.clock.now().isoformat(),
                 "votes_for": statement.votes_for,
                 "votes_against": statement.votes_against,
                 "dissents": [
@@ -321,10 +333,16 @@ class FomcSource(HttpSource):
     def _observation(self, symbol_id: str, data: dict[str, Any], now: datetime) -> Observation:
         day = date.fromisoformat(data["date"])
         released = min(datetime.fromisoformat(data["time"]), now)
+        # Stamped with the latest of the release, the moment the statement was read and the
+        # last calendar change: a statement read late is still newer than anything stamped
+        # before, and a new calendar is news too, so the engine hands the observation on again
+        # (rules read the release time from ``detail["time"]``; the decision day is ``session``).
+        read = datetime.fromisoformat(data["read"]) if data.get("read") else released
+        stamp = min(max(released, read, self.calendar_changed or released), now)
         upcoming = next_meetings(self.meetings, now.astimezone(NEW_YORK).date(), count=8)
         return Observation(
             symbol=symbol_id,
-            time=released,
+            time=stamp,
             value=float(data["upper"]),
             kind="rate",
             session=day,
