@@ -76,7 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
-    from bot.commands import status
+    from bot.commands import parse_fomc, status
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -115,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     backtest.add_parser(sub)
+    parse_fomc.add_parser(sub)
     status.add_parser(sub)
     return parser
 
