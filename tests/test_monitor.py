@@ -233,3 +233,65 @@ def test_one_structured_log_line_per_cycle(
     assert fields["polled"] == ["RUT"] and fields["rules_evaluated"] == 1 and fields["healthy"]
     assert set(fields["duration_ms"]) == {"fetch", "transact", "total"}
     assert "1 rules evaluated" in cycles[0].getMessage()
+
+
+def test_the_worker_prunes_old_sent_rows_and_keeps_pending_ones(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    """``delivery.retention`` (here the default, 30 days): the first cycle's housekeeping
+    deletes a sent row finished 40 days ago; an equally old pending row stays queued."""
+    from tests.conftest_store import LEASE, make_alert
+
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), [quote(0)], query={"range": "1d"})
+    yahoo_fake.chart("^RUT", chart_response(price=1.0))
+    clock = FakeClock(T0)
+    old = T0 - timedelta(days=40)
+
+    async def scenario() -> set[str]:
+        worker = build_worker(config_for(tmp_path, yahoo_fake), clock=clock)
+        await worker.start()
+        try:
+            store = worker.store
+            store.commit({}, [(make_alert("x:sent", old), ["console"])], old)
+            store.commit({}, [(make_alert("x:pending", old), ["console"])], old)
+            store.claim("w", old, LEASE, 10)
+            store.mark_sent("x:sent", "console", old, [1])
+            store.release("x:pending", "console", "w", T0 + timedelta(days=1))  # not due yet
+            await worker.poll_once()
+            return {row.alert.id for row in store.outbox()}
+        finally:
+            await worker.stop()
+
+    assert asyncio.run(scenario()) == {"x:pending"}
+
+
+def test_failures_while_the_market_is_closed_do_not_count(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    """Polls after the close (``poll.after_close``) that fail are not a feed outage."""
+    yahoo_fake.script(
+        yahoo_fake.chart_path("^RUT"), [Reply("boom", status=500)], query={"range": "1d"}
+    )
+    yahoo_fake.chart("^RUT", chart_response(price=1.0))
+    clock = FakeClock(datetime(2024, 11, 25, 21, 2, tzinfo=UTC))  # 16:02 New York, closed
+    text = CONFIG.format(
+        state=tmp_path / "s.sqlite", yahoo=yahoo_fake.base_url, rules=CROSS, extra=""
+    ).replace("calendar: always", "calendar: XNYS")
+    config = parse_config(text.replace("feed_down_after: 3", "feed_down_after: 1"), "c.yaml", {})
+
+    async def scenario() -> tuple[list[list[str]], list[tuple[str, str]]]:
+        worker = build_worker(config, clock=clock)
+        await worker.start()
+        polled = []
+        try:
+            for _ in range(3):
+                report = await worker.poll_once()
+                polled.append(list(report.fetch_failed))
+                clock.advance(timedelta(minutes=5))
+            return polled, notices(worker)
+        finally:
+            await worker.stop()
+
+    polled, queued = asyncio.run(scenario())
+    assert polled == [["RUT"]] * 3  # polled after the close, and failing
+    assert queued == []
