@@ -95,9 +95,9 @@ class CycleReport:
         timing = ", ".join(f"{k} {v:.0f} ms" for k, v in self.durations.items())
         return (
             f"polled {','.join(self.polled) or 'nothing (markets closed)'}, "
-            f"{self.rules_evaluated} rules evaluated, "
             f"{len(self.alerts)} alerts ({len(self.new_alert_ids)} new), "
-            f"{len(self.errors)} errors{waiting}" + (f"; {timing}" if timing else "")
+            f"{len(self.errors)} errors{waiting}, {self.rules_evaluated} rules evaluated"
+            + (f"; {timing}" if timing else "")
         )
 
     def fields(self) -> dict[str, Any]:
