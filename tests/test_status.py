@@ -71,3 +71,13 @@ def test_status_shows_rules_outbox_polls_and_history(
     assert "RUT: 2024-11-25 15:00:00Z ok, 2490" in out
     assert "RTY: 2024-11-25 15:00:00Z FAILED:" in out and "502" in out
     assert "RUT: 2 rows, 2024-11-21 .. 2024-11-22" in out
+
+
+def test_status_before_the_first_run_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(state=tmp_path / "s.sqlite", yahoo="http://127.0.0.1:9"))
+    assert main(["status", "--config", str(path)]) == 1
+    assert "has not run" in capsys.readouterr().out
+    assert not (tmp_path / "s.sqlite").exists()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 #: Rows of each outbox status listed (the counts cover all of them).
@@ -46,12 +47,23 @@ def _read_config(path: str | None) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status; 0, or 1 when the store cannot be read (``main`` prints why)."""
-    from bot.errors import redact
+    from bot.config import redact_url
+    from bot.errors import StoreError, redact
     from bot.store import open_store
 
     config = _read_config(args.config)
-    store = open_store(config.state.url, settings=config.state)
+    url = config.state.url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        # read-only: never create an empty database just to say it is empty
+        print(f"no state at {redact_url(url)} yet: the bot has not run with this config")
+        return 1
+    store = open_store(url, settings=config.state)
     try:
+        try:
+            store.current_version()
+        except StoreError:
+            print(f"no state in {redact_url(url)} yet: the bot has not run with this config")
+            return 1
         print(redact(render(config, store, limit=args.limit)))
     finally:
         store.close()
