@@ -48,17 +48,23 @@ TEMPLATE_FIELDS: Mapping[str, str] = {
     "records_ytd": "0",
     "history_start": "1987-09-10",
     "day_pct": "+0.50%",
-    "5d_pct": "+1.20%",
+    "five_day_pct": "+1.20%",
     "mtd_pct": "+11.00%",
     "prev_month_pct": "-1.50%",
     "qtd_pct": "+4.00%",
     "ytd_pct": "+20.00%",
-    "1y_pct": "+25.00%",
+    "one_year_pct": "+25.00%",
     "high_52w": "2,466.49",
     "low_52w": "1,913.17",
 }
 
 CHANGE_KEYS = ("1d", "5d", "mtd", "prev_month", "qtd", "ytd", "1y")
+
+
+def template_fields_for(series: DailySeries, at: date) -> dict[str, str]:
+    """The :data:`TEMPLATE_FIELDS` of ``series`` as of ``at`` (``n/a`` each without data)."""
+    facts = symbol_facts(series, at)
+    return facts.template_fields() if facts is not None else dict.fromkeys(TEMPLATE_FIELDS, "n/a")
 
 
 def ordinal(n: int) -> str:
@@ -148,7 +154,7 @@ class SymbolFacts:
             "high_52w": f"{self.high_52w:,.2f}",
             "low_52w": f"{self.low_52w:,.2f}",
         }
-        names = {"1d": "day_pct"}
+        names = {"1d": "day_pct", "5d": "five_day_pct", "1y": "one_year_pct"}
         for key in CHANGE_KEYS:
             fields[names.get(key, f"{key}_pct")] = pct(self.change.get(key))
         return fields
