@@ -197,7 +197,17 @@ class RateFacts:
 class SeriesFacts:
     """A series' record closes, found once (O(n) numpy), then asked about any row."""
 
-    __slots__ = ("_ranks", "gaps", "ordinals", "record_rows", "series", "values")
+    __slots__ = (
+        "_gap_array",
+        "_ranks",
+        "_sorted",
+        "_sorted_count",
+        "gaps",
+        "ordinals",
+        "record_rows",
+        "series",
+        "values",
+    )
 
     def __init__(self, series: DailySeries) -> None:
         import numpy as np
@@ -217,8 +227,11 @@ class SeriesFacts:
         #: row indices of the record closes, in order
         self.record_rows: list[int] = rows.tolist()
         #: calendar days of each completed stretch: gaps[k] = record k+1 - record k
-        self.gaps: list[int] = np.diff(ordinals[rows]).tolist() if len(rows) else []
+        self._gap_array = np.diff(ordinals[rows]) if len(rows) else np.zeros(0, dtype=np.int64)
+        self.gaps: list[int] = self._gap_array.tolist()
         self._ranks: Any = None
+        self._sorted: list[int] = []
+        self._sorted_count = 0
 
     def records_through(self, index: int) -> int:
         """How many record closes rows ``..index`` hold."""
@@ -231,8 +244,15 @@ class SeriesFacts:
     def stretch_rank(self, records: int, days: int) -> int:
         """Rank of a stretch of ``days`` among the stretches completed between the first
         ``records`` record closes, itself included (1 = the longest; ties share the rank)."""
-        completed = self.gaps[: max(records - 1, 0)]
-        return 1 + sum(1 for gap in completed if gap > days)
+        k = max(records - 1, 0)
+        # sorted(gaps[:k]), grown one insertion at a time: record alerts of a backtest ask for
+        # k = 1, 2, 3 … (a restart at a smaller k sorts the prefix again)
+        if k < self._sorted_count:
+            self._sorted, self._sorted_count = sorted(self.gaps[:k]), k
+        while self._sorted_count < k:
+            bisect.insort(self._sorted, self.gaps[self._sorted_count])
+            self._sorted_count += 1
+        return 1 + len(self._sorted) - bisect.bisect_right(self._sorted, days)
 
     def drought_rank(self, index: int) -> int:
         """``drought_rank`` of the stretch open at row ``index``."""

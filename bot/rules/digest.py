@@ -23,6 +23,7 @@ from pydantic import Field
 from bot.calendars import MarketCalendar, get_calendar
 from bot.clock import Clock
 from bot.config import ClockTime, RuleParams, StrList
+from bot.context import longest_phrase, series_facts
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import fmt_number, fmt_range
@@ -63,7 +64,9 @@ class DigestRule(Rule[DigestParams]):
     type_name: ClassVar[str] = "digest"
     params_model: ClassVar[type[RuleParams]] = DigestParams
     template_fields: ClassVar[frozenset[str]] = frozenset({"date", "summary"})
-    observation_kinds: ClassVar[frozenset[str]] = frozenset({"tick"})
+    #: ticks, and the rate symbol's observations: a rate change seen by the live poll (a cut
+    #: announced today) shows in that day's digest before the daily history has its row
+    observation_kinds: ClassVar[frozenset[str]] = frozenset({"tick", "rate"})
 
     def __init__(self, params: DigestParams, context: RuleContext) -> None:
         super().__init__(params, context)
@@ -73,23 +76,17 @@ class DigestRule(Rule[DigestParams]):
         #: the time zone ``at`` is read in
         self.tz: ZoneInfo = context.tz if calendar_name == "always" else self.calendar.tz
         # Precomputed once: the digest is built every trading day of a backtest.
-        # The levels line: one %-format string per symbol, filled with each day's distances.
-        self._levels: dict[str, tuple[list[float], str]] = {
-            symbol: (
-                levels,
-                "  levels: " + ", ".join(f"{fmt_number(lv)} %+.2f%%" for lv in levels),
-            )
+        # Levels per symbol, with their names as written ("2,500").
+        self._levels: dict[str, tuple[list[float], list[str]]] = {
+            symbol: (levels, [fmt_number(lv) for lv in levels])
             for symbol, levels in _levels_by_symbol(context.all_rules).items()
         }
         self._names = {s: f"{context.name(s)} ({s})" for s in params.watched_symbols()}
         # Each symbol's lines as one %-format template (see _symbol_parts): the same text as
-        # _symbol_lines gives in the usual case.
-        self._templates = {
-            s: self._names[s].replace("%", "%%")
-            + " %s on %s: day %+.2f%%, MTD %+.2f%%, YTD %+.2f%%\n%s%+.2f%%, %s"
-            + ("\n" + self._levels[s][1] if s in self._levels else "")
-            for s in params.symbols
-        }
+        # _symbol_lines gives in the usual case. A level's distance reads "2,500: 3.80% above":
+        # one template per pattern of sides (bit i set: level i above the close), made when
+        # first needed — a day's numbers then fill it in one formatting call.
+        self._templates: dict[str, dict[int, str]] = {s: {} for s in params.symbols}
         self._calendars = {
             s: get_calendar(context.symbols[s].calendar)
             for s in params.symbols
@@ -131,43 +128,61 @@ class DigestRule(Rule[DigestParams]):
             if self.params.rate
             else None
         )
+        # The newest rate observation seen (live polls): (day, lower, upper).
+        seen_rate = _load_seen_rate(state.get("rate_seen"))
         drafts: list[AlertDraft] = []
         at = self.params.at
         tz = self.tz
+        ticks = [o for o in observations if o.kind == "tick"]
         # Session closes of the batch's days, looked up once per call instead of asking the
         # calendar twice per digest (a backtest evaluates ~10,000 ticks in one call).
-        closes = _BatchCloses(observations, tz)
+        closes = _BatchCloses(ticks, tz)
         trading = closes.of(self.calendar) if self.calendar.name != "always" else None
-        due: list[tuple[Observation, datetime, date]] = []
+        late = _LateData(self, history, closes, len(ticks) >= BATCH_MIN)
+        due: list[_Due] = []
+        seen_obs: Observation | None = None
         for observation in observations:
+            if observation.kind != "tick":
+                if observation.kind == "rate" and observation.symbol == self.params.rate:
+                    seen_obs = observation  # converted only when a digest is due
+                continue
             local = observation.time.astimezone(tz)
             day = local.date()
             if local.time() < at or (last_day is not None and day <= last_day):
                 continue
             if trading is not None and trading[day] is None:
                 continue  # not a trading day (no session named ``day``)
-            due.append((observation, local, day))
+            if late.waiting(day, observation.time):
+                continue  # sessions closed, their closes not in yet: not yesterday's numbers
+            if seen_obs is not None:
+                seen_rate, seen_obs = _seen_rate_of(seen_obs), None
+            due.append((observation, local, day, seen_rate))
             last_day = day
         if due:
             drafts = self._digests(due, history, records, rate, closes)
-        new_state = {
+        new_state: dict[str, Any] = {
             "last_day": last_day.isoformat() if last_day else None,
             "records": {symbol: tracker.dump() for symbol, tracker in records.items()},
             "rate": rate.dump() if rate is not None else {},
         }
+        if seen_obs is not None:
+            seen_rate = _seen_rate_of(seen_obs)
+        if seen_rate is not None:
+            new_state["rate_seen"] = [seen_rate[0].isoformat(), seen_rate[1], seen_rate[2]]
         return new_state, drafts
 
     # -- the summary ---------------------------------------------------------------------------
 
     def _digests(
         self,
-        due: Sequence[tuple[Observation, datetime, date]],
+        due: Sequence[_Due],
         history: History,
         records: dict[str, _RecordTracker],
         rate: _RateTracker | None,
         closes: _BatchCloses,
     ) -> list[AlertDraft]:
-        """The digests of the due ticks (``(tick, local time, local day)``, in time order).
+        """The digests of the due ticks (``(tick, local time, local day, rate seen)``, in time
+        order).
 
         Built a symbol at a time (each symbol's part of every digest, then the digests): a
         symbol's part depends only on its own series and record tracker, so this gives the
@@ -182,7 +197,7 @@ class DigestRule(Rule[DigestParams]):
         firsts = parts[params.symbols[0]][1]
         rate_name = self._names[params.rate] if rate is not None and params.rate else None
         drafts: list[AlertDraft] = []
-        for position, (observation, local, day) in enumerate(due):
+        for position, (observation, local, day, seen) in enumerate(due):
             day_text = day.isoformat()
             header = "Daily digest %s (%02d:%02d %s)" % (  # noqa: UP031 - %-format: 2x faster
                 day_text,
@@ -190,9 +205,10 @@ class DigestRule(Rule[DigestParams]):
                 local.minute,
                 local.tzname(),
             )
-            lines = [text[position] for text in texts]
+            # None: a symbol whose data ended (stale): not listed
+            lines = [line for text in texts if (line := text[position]) is not None]
             if rate is not None and rate_name is not None:
-                lines.append(rate.line(rate_name, day))
+                lines.append(rate.line(rate_name, day, seen))
             summary = "\n".join(lines)
             drafts.append(
                 AlertDraft(
@@ -209,13 +225,13 @@ class DigestRule(Rule[DigestParams]):
     def _symbol_parts(
         self,
         symbol: str,
-        due: Sequence[tuple[Observation, datetime, date]],
+        due: Sequence[_Due],
         series: DailySeries,
         record: _RecordTracker,
         closes: _BatchCloses,
-    ) -> tuple[list[str], list[float]]:
-        """The symbol's lines (one string) in each due digest, and the close they report
-        (0.0 without data).
+    ) -> tuple[list[str | None], list[float]]:
+        """The symbol's lines (one string; ``None``: not listed, its data ended) in each due
+        digest, and the close they report (0.0 without data).
 
         Short batches (the live loop) word each digest with :meth:`_symbol_lines`. Long ones
         (a backtest) take the fast path: numbers from :meth:`_batch_numbers`, and one %-format
@@ -227,7 +243,7 @@ class DigestRule(Rule[DigestParams]):
         cursor = Cursor(series)
         one_day = timedelta(days=1)
         indices: list[int] = []
-        for observation, _local, day in due:
+        for observation, _local, day, _seen in due:
             # The cutoff: ``day`` once its session closed by the tick, else the day before
             # (a digest scheduled before the close must not read that close).
             close_time = session_closes.get(day)
@@ -235,64 +251,128 @@ class DigestRule(Rule[DigestParams]):
             indices.append(cursor.on_or_before(day if closed else day - one_day))
         values, dates = series.values, series.dates
         no_data = f"{self._names[symbol]}: no data yet"
-        texts: list[str] = []
+        texts: list[str | None] = []
         reported: list[float] = []
         if len(due) < BATCH_MIN or not dates:  # the live loop: a digest or two at a time
-            for index in indices:
+            for (_obs, _local, day, _seen), index in zip(due, indices, strict=True):
                 if index < 0:
                     texts.append(no_data)
                     reported.append(0.0)
                     continue
+                if (day - dates[index]).days > STALE_DAYS:
+                    texts.append(None)
+                    reported.append(0.0)
+                    continue
                 lines: list[str] = []
-                self._symbol_lines(lines, symbol, series, index, record)
+                self._symbol_lines(lines, symbol, series, index, record, day)
                 texts.append("\n".join(lines))
                 reported.append(values[index])
             return texts, reported
-        numbers, usual = self._batch_numbers(symbol, series, indices)
-        template = self._templates[symbol]
+        import numpy as np
+
+        numbers, sides, usual = self._batch_numbers(symbol, series, indices)
+        facts = series_facts(series)
+        ranks = facts.drought_ranks().tolist()
+        # The record standing at each row, from the series' record table (bot.context: the
+        # same record as _RecordTracker, without a call per row); the tracker catches up once.
+        record_rows = np.array(facts.record_rows, dtype=np.int64)
+        at_rows = np.maximum(np.array(indices, dtype=np.int64), 0)
+        standing = record_rows[np.searchsorted(record_rows, at_rows, side="right") - 1]
+        day_gaps = (facts.ordinals[at_rows] - facts.ordinals[standing]).tolist()
+        standing_rows: list[int] = standing.tolist()
+        text_row, record_text = -1, ""
+        # Per due digest: whether the close is stale (not listed), and its date's marker.
+        stale: list[bool] = []
+        markers: list[str] = []
+        for (_obs, _local, day, _seen), index in zip(due, indices, strict=True):
+            gap = (day - dates[index]).days if index >= 0 else 0
+            stale.append(gap > STALE_DAYS)
+            markers.append(
+                "" if gap == 0 else " (yesterday's close)" if gap == 1 else " (last close)"
+            )
+        templates = self._templates[symbol]
         for position, index in enumerate(indices):
             if index < 0:
                 texts.append(no_data)
                 reported.append(0.0)
                 continue
+            if stale[position]:
+                texts.append(None)
+                reported.append(0.0)
+                continue
             close, close_day = values[index], dates[index]
             reported.append(close)
-            best, best_day = record.advance(index)
+            row = standing_rows[position]
+            best = values[row]
             if not (usual[position] and best):
                 lines = []
-                self._symbol_lines(lines, symbol, series, index, record)
+                self._symbol_lines(lines, symbol, series, index, record, due[position][2])
                 texts.append("\n".join(lines))
                 continue
-            days = (close_day - best_day).days
+            if row != text_row:  # formatted again only when the record changes
+                text_row = row
+                record_text = f"  record close {best:,.2f} ({dates[row].isoformat()}): "
+            days = day_gaps[position]
             if days == 0:
                 since = "a record close today"
             else:
-                since = f"{days:,d} day{'' if days == 1 else 's'} since"
-            # numbers[position]: day, MTD, YTD %, then the distance to each level
+                rank = ranks[index]
+                phrase = _PHRASES.get(rank)
+                if phrase is None:
+                    phrase = _since(2, rank).split(" since ", 1)[1]
+                since = (
+                    "%s days since %s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
+                    if days != 1
+                    else "1 day since " + phrase
+                )
+            # numbers[position]: day, MTD, YTD %, then |distance| % to each level
             day_pct, mtd_pct, ytd_pct, *distances = numbers[position]
+            side = sides[position]
+            template = templates.get(side)
+            if template is None:
+                template = templates[side] = self._template(symbol, side)
             texts.append(
                 template
                 % (
                     format(close, ",.2f"),
                     close_day.isoformat(),
+                    markers[position],
                     day_pct,
                     mtd_pct,
                     ytd_pct,
-                    record.text(),
+                    record_text,
                     (close / best - 1.0) * 100.0,
                     since,
                     *distances,
                 )
             )
+        last = max(indices)
+        if last >= 0:
+            record.advance(last)  # the tracker's state, as the per-row loop leaves it
         return texts, reported
+
+    def _template(self, symbol: str, sides: int) -> str:
+        """The symbol's %-format template for one pattern of level sides (see __init__)."""
+        text = (
+            self._names[symbol].replace("%", "%%")
+            + " %s on %s%s: day %+.2f%%, MTD %+.2f%%, YTD %+.2f%%\n%s%+.2f%%, %s"
+        )
+        levels = self._levels.get(symbol)
+        if levels:
+            text += "\n  levels: " + ", ".join(
+                f"{name}: %.2f%% {'above' if sides >> i & 1 else 'below'}"
+                for i, name in enumerate(levels[1])
+            )
+        return text
 
     def _batch_numbers(
         self, symbol: str, series: DailySeries, indices: Sequence[int]
-    ) -> tuple[list[list[float]], list[bool]]:
-        """Fast path for long batches: per row index, the day/MTD/YTD % changes and the %
-        distances to the symbol's levels, computed with numpy over all the rows at once (the
-        same float64 arithmetic as :meth:`_symbol_lines`), and whether the row is usual (its
-        close and every base non-zero: :meth:`_symbol_lines` words the other rows itself)."""
+    ) -> tuple[list[list[float]], list[int], list[bool]]:
+        """Fast path for long batches: per row index, the day/MTD/YTD % changes and the
+        absolute % distances to the symbol's levels, computed with numpy over all the rows at
+        once (the same float64 arithmetic as :meth:`_symbol_lines`); the sides of the levels
+        (bit i set: level i above the close); and whether the row is usual (its close, every
+        base and every distance non-zero: :meth:`_symbol_lines` words the other rows itself)."""
         import numpy as np
 
         ordinals, values = series.arrays()
@@ -310,13 +390,18 @@ class DigestRule(Rule[DigestParams]):
         levels = self._levels.get(symbol)
         targets = np.array(levels[0] if levels else [], dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
+            distances = (targets[None, :] / close[:, None] - 1.0) * 100.0
             table = np.column_stack(
-                [
-                    *[(close / base - 1.0) * 100.0 for base in columns],
-                    (targets[None, :] / close[:, None] - 1.0) * 100.0,
-                ]
+                [*[(close / base - 1.0) * 100.0 for base in columns], np.abs(distances)]
             )
-        return table.tolist(), usual.tolist()
+        usual &= (distances != 0).all(axis=1)
+        bits = (1 << np.arange(len(targets), dtype=np.int64)) if len(targets) < 63 else None
+        if bits is None:  # too many levels for a bit mask: the scalar code words them
+            usual[:] = False
+            sides = np.zeros(len(rows), dtype=np.int64)
+        else:
+            sides = ((distances > 0) * bits[None, :]).sum(axis=1)
+        return table.tolist(), sides.tolist(), usual.tolist()
 
     def _symbol_lines(
         self,
@@ -325,8 +410,9 @@ class DigestRule(Rule[DigestParams]):
         series: DailySeries,
         index: int,
         record: _RecordTracker,
+        day: date,
     ) -> None:
-        """Append the symbol's lines.
+        """Append the symbol's lines in the digest of ``day``.
 
         This runs for every symbol on every trading day of a backtest (~20,000 times for 40
         years of two symbols), so numbers are formatted with ``%`` (about twice as fast as
@@ -339,11 +425,11 @@ class DigestRule(Rule[DigestParams]):
         mtd_base, ytd_base = record.bases(close_day)
         best, best_day = record.advance(index)
         days = (close_day - best_day).days
-        if days == 0:
-            since = "a record close today"
-        else:
-            since = f"{days:,d} day{'' if days == 1 else 's'} since"
-        head = f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}: "
+        since = _since(days, series_facts(series).drought_rank(index) if days else 0)
+        head = (
+            f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}"
+            f"{_marker(close_day, day)}: "
+        )
         if day_base and mtd_base and ytd_base:  # the usual case, without a call per number
             lines.append(
                 head
@@ -363,8 +449,112 @@ class DigestRule(Rule[DigestParams]):
         lines.append(f"{record.text()}{to_record}, {since}")
         levels = self._levels.get(symbol)
         if levels and close:
-            targets, template = levels
-            lines.append(template % tuple([(level / close - 1.0) * 100.0 for level in targets]))
+            names = levels[1]
+            lines.append(
+                "  levels: "
+                + ", ".join(
+                    f"{name}: {_side((level / close - 1.0) * 100.0)}"
+                    for name, level in zip(names, levels[0], strict=True)
+                )
+            )
+
+
+#: A symbol whose last close is more than this many days older than the digest is not listed
+#: (its data ended: a backtest past its last row), instead of a stale close repeated for months.
+STALE_DAYS = 7
+
+#: A due digest: (the tick, its local time, its local day, the newest rate observation seen).
+_Due = tuple[Observation, datetime, date, "tuple[date, float | None, float] | None"]
+
+
+def _marker(close_day: date, day: date) -> str:
+    """How a close not of the digest's own day is marked: RTY=F at 16:15 (CME closes at 17:00)
+    shows the previous day's close."""
+    if close_day == day:
+        return ""
+    return " (yesterday's close)" if (day - close_day).days == 1 else " (last close)"
+
+
+_PHRASES: dict[int, str] = {}  # rank → "(3rd-longest stretch)", formatted once
+
+
+def _since(days: int, rank: int) -> str:
+    """``a record close today`` / ``1,120 days since (3rd-longest stretch)``."""
+    if days == 0:
+        return "a record close today"
+    phrase = _PHRASES.get(rank)
+    if phrase is None:
+        phrase = _PHRASES[rank] = f"({longest_phrase(rank)} stretch)"
+    if days == 1:
+        return "1 day since " + phrase
+    return "%s days since %s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
+
+
+def _side(distance_pct: float) -> str:
+    """A level's distance from the close, with its direction: ``3.80% above``."""
+    if distance_pct > 0:
+        return "%.2f%% above" % distance_pct  # noqa: UP031 - hot path, see _symbol_lines
+    if distance_pct < 0:
+        return "%.2f%% below" % -distance_pct
+    return "at the close"
+
+
+def _seen_rate_of(observation: Observation) -> tuple[date, float | None, float]:
+    """(day, lower, upper) of a rate observation."""
+    fields = observation.fields or {}
+    day = observation.session or observation.time.astimezone(UTC).date()
+    return day, fields.get("lower"), float(fields.get("upper", observation.value))
+
+
+def _load_seen_rate(saved: Any) -> tuple[date, float | None, float] | None:
+    if not isinstance(saved, list) or len(saved) != 3:
+        return None
+    day = parse_day(saved[0])
+    if day is None:
+        return None
+    return day, (float(saved[1]) if saved[1] is not None else None), float(saved[2])
+
+
+class _LateData:
+    """Whether a digest must wait: sessions of its symbols closed by the tick, yet none of
+    their closes for the day is in the history (data lag) — a digest then would be a copy of
+    yesterday's under today's date. Symbols whose data ended (stale) do not count."""
+
+    __slots__ = ("_checks",)
+
+    def __init__(
+        self, rule: DigestRule, history: History, closes: _BatchCloses, long: bool
+    ) -> None:
+        # Per symbol: its series, a cursor, its session closes, and (long batches: a
+        # backtest) the set of its row dates, so the usual answer is one set lookup.
+        self._checks = [
+            (
+                series,
+                Cursor(series),
+                closes.of(rule._calendars.get(symbol, rule.calendar)),
+                set(series.dates) if long else None,
+            )
+            for symbol in dict.fromkeys(rule.params.symbols)
+            if (series := history.get(symbol)).dates
+        ]
+
+    def waiting(self, day: date, moment: datetime) -> bool:
+        closed = False
+        for series, cursor, session_closes, row_days in self._checks:
+            close_time = session_closes.get(day)
+            if close_time is None or close_time > moment:
+                continue
+            if row_days is not None and day in row_days:
+                return False
+            index = cursor.on_or_before(day)
+            if index < 0:
+                continue
+            last = series.dates[index]
+            if last == day:
+                return False
+            if (day - last).days <= STALE_DAYS:
+                closed = True
+        return closed
 
 
 def _pct(value: float, base: float) -> str:
@@ -532,9 +722,23 @@ class _RateTracker:
     def _row(self, i: int) -> tuple[float | None, float]:
         return (self.lower[i] if self.lower is not None else None, self.upper[i])
 
-    def line(self, name: str, day: date) -> str:
-        """``Fed funds target range 4.25–4.50% (since 2024-12-19)``."""
+    def line(
+        self, name: str, day: date, seen: tuple[date, float | None, float] | None = None
+    ) -> str:
+        """``Fed funds target range 4.25–4.50% (since 2024-12-19)``.
+
+        ``seen``: the newest rate observation the live poll delivered, ``(day, lower, upper)``;
+        it wins over the history when it is newer than the history's last row up to ``day`` and
+        says something else (a cut announced today, before the daily history has its row).
+        """
         index = self.series.index_on_or_before(day)
+        if (
+            seen is not None
+            and seen[0] <= day
+            and (index < 0 or seen[0] > self.series.dates[index])
+            and (index < 0 or (seen[1], seen[2]) != self._row(index))
+        ):
+            return f"{name} {fmt_range(seen[1], seen[2])} (since {seen[0].isoformat()})"
         if index < 0:
             return f"{name}: no data yet"
         if index == self.through and self.text is not None:
