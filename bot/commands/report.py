@@ -169,9 +169,13 @@ def format_text(facts: SymbolFacts | RateFacts) -> str:
             f"{r.days_since:,d} days ({r.sessions_since:,d} sessions) without a record close, "
             f"the {longest_phrase(r.drought_rank)} such stretch since {r.history_start.year}"
         )
-    lines.append(
-        f"  {r.count_ytd:,d} record close{'' if r.count_ytd == 1 else 's'} in {facts.date.year}"
-    )
+    if r.days_since:
+        year = facts.date.year
+        lines.append(
+            f"  no record close in {year}"
+            if r.count_ytd == 0
+            else f"  {r.count_ytd:,d} record close{'' if r.count_ytd == 1 else 's'} in {year}"
+        )
     lines.append(
         f"  day {_pct(c['1d'])}, 5 days {_pct(c['5d'])}, month {_pct(c['mtd'])} "
         f"(last month {_pct(c['prev_month'])}), quarter {_pct(c['qtd'])}, "
