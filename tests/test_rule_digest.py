@@ -254,3 +254,10 @@ def test_a_symbol_whose_data_ended_is_no_longer_listed() -> None:
     assert "S&P 500 (SPX) 6,495.15 on 2025-09-08 (last close)" in drafts[0].text
     assert "S&P 500" not in drafts[1].text  # 9 days old: its data ended
     assert "Russell 2000 (RUT) 2,421.08 on 2025-09-17:" in drafts[1].text
+
+
+def test_no_digest_once_every_symbols_data_ended() -> None:
+    """A backtest past the last row: no digest of nothing but a rate for months."""
+    rule = digest_rule(symbols=["RUT"])
+    _, drafts = rule.evaluate([tick(date(2025, 12, 1), 16, 15)], HISTORY, None, CLOCK)
+    assert drafts == []

@@ -195,6 +195,7 @@ class DigestRule(Rule[DigestParams]):
         }
         texts = [parts[symbol][0] for symbol in params.symbols]
         firsts = parts[params.symbols[0]][1]
+        no_data = {f"{self._names[symbol]}: no data yet" for symbol in params.symbols}
         rate_name = self._names[params.rate] if rate is not None and params.rate else None
         drafts: list[AlertDraft] = []
         for position, (observation, local, day, seen) in enumerate(due):
@@ -207,6 +208,8 @@ class DigestRule(Rule[DigestParams]):
             )
             # None: a symbol whose data ended (stale): not listed
             lines = [line for text in texts if (line := text[position]) is not None]
+            if no_data.issuperset(lines):
+                continue  # not one close to report (all data ended, or none yet): no digest
             if rate is not None and rate_name is not None:
                 lines.append(rate.line(rate_name, day, seen))
             summary = "\n".join(lines)
@@ -319,11 +322,11 @@ class DigestRule(Rule[DigestParams]):
                 rank = ranks[index]
                 phrase = _PHRASES.get(rank)
                 if phrase is None:
-                    phrase = _since(2, rank).split(" since ", 1)[1]
+                    phrase = _phrase(rank)
                 since = (
-                    "%s days since %s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
+                    "%s days since%s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
                     if days != 1
-                    else "1 day since " + phrase
+                    else "1 day since" + phrase
                 )
             # numbers[position]: day, MTD, YTD %, then |distance| % to each level
             day_pct, mtd_pct, ytd_pct, *distances = numbers[position]
@@ -475,7 +478,15 @@ def _marker(close_day: date, day: date) -> str:
     return " (yesterday's close)" if (day - close_day).days == 1 else " (last close)"
 
 
-_PHRASES: dict[int, str] = {}  # rank → "(3rd-longest stretch)", formatted once
+_PHRASES: dict[int, str] = {}  # rank → " (3rd-longest stretch)", formatted once
+#: A stretch since the record is ranked in the digest only among the longest this many: the
+#: 67th-longest of 600 says nothing a trader would quote.
+RANKED = 10
+
+
+def _phrase(rank: int) -> str:
+    phrase = _PHRASES[rank] = f" ({longest_phrase(rank)} stretch)" if rank <= RANKED else ""
+    return phrase
 
 
 def _since(days: int, rank: int) -> str:
@@ -484,10 +495,10 @@ def _since(days: int, rank: int) -> str:
         return "a record close today"
     phrase = _PHRASES.get(rank)
     if phrase is None:
-        phrase = _PHRASES[rank] = f"({longest_phrase(rank)} stretch)"
+        phrase = _phrase(rank)
     if days == 1:
-        return "1 day since " + phrase
-    return "%s days since %s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
+        return "1 day since" + phrase
+    return "%s days since%s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
 
 
 def _side(distance_pct: float) -> str:

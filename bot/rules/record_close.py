@@ -242,12 +242,17 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         fields["stretch_rank"] = ordinal(rank) if rank else ""
         fields["since_year"] = str(series.dates[0].year) if series.dates else ""
         if rank and sessions > 1:
+            ranked = (
+                f" — the {longest_phrase(rank)} since {fields['since_year']}"
+                if rank <= RANKED
+                else ""
+            )
             # The drought it ends, ranked among every stretch between record closes of the
             # history (bot.context: the same numbers as `report` and the digest).
             stood = (
-                f"the first record close since {fields['previous_date']}, ending a "
-                f"{fields['days']}-day stretch ({fields['sessions']} sessions) — the "
-                f"{longest_phrase(rank)} since {fields['since_year']}"
+                f"the first record close since {fields['previous_date']}, ending "
+                f"{_article(fields['days'])} {fields['days']}-day stretch "
+                f"({fields['sessions']} sessions){ranked}"
             )
         text = (
             f"{name} ({params.symbol}) closed at a {label} of {fmt_value(observation.value)} "
@@ -276,6 +281,17 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         if series.dates[facts.record_rows[records - 1]] != previous_day:
             return 0
         return facts.stretch_rank(records, days)
+
+
+#: The stretch a record ends is ranked in its message only among the longest this many (the
+#: 67th-longest says nothing); the ``stretch_rank`` field always has the rank.
+RANKED = 10
+
+
+def _article(number: str) -> str:
+    """``a`` or ``an`` before a number as read aloud: an 8-day, an 11-day, an 18,000…"""
+    head = number.split(",", 1)[0]
+    return "an" if head.startswith("8") or head in ("11", "18") else "a"
 
 
 def _extreme(
