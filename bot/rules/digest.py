@@ -285,14 +285,14 @@ class DigestRule(Rule[DigestParams]):
         standing_rows: list[int] = standing.tolist()
         text_row, record_text = -1, ""
         # Per due digest: whether the close is stale (not listed), and its date's marker.
-        stale: list[bool] = []
-        markers: list[str] = []
-        for (_obs, _local, day, _seen), index in zip(due, indices, strict=True):
-            gap = (day - dates[index]).days if index >= 0 else 0
-            stale.append(gap > STALE_DAYS)
-            markers.append(
-                "" if gap == 0 else " (yesterday's close)" if gap == 1 else " (last close)"
-            )
+        due_days = np.fromiter((d[2].toordinal() for d in due), dtype=np.int64, count=len(due))
+        gaps = np.where(
+            np.array(indices, dtype=np.int64) >= 0, due_days - facts.ordinals[at_rows], 0
+        )
+        stale: list[bool] = (gaps > STALE_DAYS).tolist()
+        markers: list[str] = np.where(
+            gaps == 0, "", np.where(gaps == 1, " (yesterday's close)", " (last close)")
+        ).tolist()
         templates = self._templates[symbol]
         for position, index in enumerate(indices):
             if index < 0:
