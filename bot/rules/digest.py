@@ -87,6 +87,8 @@ class DigestRule(Rule[DigestParams]):
         # one template per pattern of sides (bit i set: level i above the close), made when
         # first needed — a day's numbers then fill it in one formatting call.
         self._templates: dict[str, dict[int, str]] = {s: {} for s in params.symbols}
+        # the due digests of the current call and their days as day ordinals (numpy)
+        self._due_days: tuple[Sequence[Any], Any] | None = None
         self._calendars = {
             s: get_calendar(context.symbols[s].calendar)
             for s in params.symbols
@@ -223,6 +225,7 @@ class DigestRule(Rule[DigestParams]):
                     fields={"date": day_text, "summary": summary},
                 )
             )
+        self._due_days = None  # not kept past the call
         return drafts
 
     def _symbol_parts(
@@ -279,43 +282,55 @@ class DigestRule(Rule[DigestParams]):
         # The record standing at each row, from the series' record table (bot.context: the
         # same record as _RecordTracker, without a call per row); the tracker catches up once.
         record_rows = np.array(facts.record_rows, dtype=np.int64)
-        at_rows = np.maximum(np.array(indices, dtype=np.int64), 0)
+        rows_array = np.array(indices, dtype=np.int64)
+        at_rows = np.maximum(rows_array, 0)
         standing = record_rows[np.searchsorted(record_rows, at_rows, side="right") - 1]
         day_gaps = (facts.ordinals[at_rows] - facts.ordinals[standing]).tolist()
         standing_rows: list[int] = standing.tolist()
         text_row, record_text = -1, ""
         # Per due digest: whether the close is stale (not listed), and its date's marker.
-        due_days = np.fromiter((d[2].toordinal() for d in due), dtype=np.int64, count=len(due))
-        gaps = np.where(
-            np.array(indices, dtype=np.int64) >= 0, due_days - facts.ordinals[at_rows], 0
-        )
+        cached = self._due_days
+        if cached is None or cached[0] is not due:  # once per call, shared by the symbols
+            days_of_due = [d[2].toordinal() for d in due]
+            cached = self._due_days = (due, np.array(days_of_due, dtype=np.int64))
+        gaps = np.where(rows_array >= 0, cached[1] - facts.ordinals[at_rows], 0)
         stale: list[bool] = (gaps > STALE_DAYS).tolist()
         markers: list[str] = np.where(
             gaps == 0, "", np.where(gaps == 1, " (yesterday's close)", " (last close)")
         ).tolist()
         templates = self._templates[symbol]
-        for position, index in enumerate(indices):
+        # One zip over the per-digest columns (cheaper than indexing each by position).
+        for index, is_stale, row, ok, days, row_numbers, side, marker, entry in zip(
+            indices,
+            stale,
+            standing_rows,
+            usual,
+            day_gaps,
+            numbers,
+            sides,
+            markers,
+            due,
+            strict=True,
+        ):
             if index < 0:
                 texts.append(no_data)
                 reported.append(0.0)
                 continue
-            if stale[position]:
+            if is_stale:
                 texts.append(None)
                 reported.append(0.0)
                 continue
             close, close_day = values[index], dates[index]
             reported.append(close)
-            row = standing_rows[position]
             best = values[row]
-            if not (usual[position] and best):
+            if not (ok and best):
                 lines = []
-                self._symbol_lines(lines, symbol, series, index, record, due[position][2])
+                self._symbol_lines(lines, symbol, series, index, record, entry[2])
                 texts.append("\n".join(lines))
                 continue
             if row != text_row:  # formatted again only when the record changes
                 text_row = row
                 record_text = f"  record close {best:,.2f} ({dates[row].isoformat()}): "
-            days = day_gaps[position]
             if days == 0:
                 since = "a record close today"
             else:
@@ -329,8 +344,7 @@ class DigestRule(Rule[DigestParams]):
                     else "1 day since" + phrase
                 )
             # numbers[position]: day, MTD, YTD %, then |distance| % to each level
-            day_pct, mtd_pct, ytd_pct, *distances = numbers[position]
-            side = sides[position]
+            day_pct, mtd_pct, ytd_pct, *distances = row_numbers
             template = templates.get(side)
             if template is None:
                 template = templates[side] = self._template(symbol, side)
@@ -339,7 +353,7 @@ class DigestRule(Rule[DigestParams]):
                 % (
                     format(close, ",.2f"),
                     close_day.isoformat(),
-                    markers[position],
+                    marker,
                     day_pct,
                     mtd_pct,
                     ytd_pct,
