@@ -222,7 +222,14 @@ class DigestRule(Rule[DigestParams]):
         no_data = {f"{self._names[symbol]}: no data yet" for symbol in params.symbols}
         rate_name = self._names[params.rate] if rate is not None and params.rate else None
         drafts: list[AlertDraft] = []
-        for position, (observation, local, day, seen) in enumerate(due):
+        # Each digest's symbol lines: the columns of ``texts`` (one zip, not a loop each).
+        for (observation, local, day, seen), row, first in zip(
+            due, zip(*texts, strict=True), firsts, strict=True
+        ):
+            # None: a symbol whose data ended (stale): not listed
+            lines: list[str] = [line for line in row if line is not None]
+            if no_data.issuperset(lines):
+                continue  # not one close to report (all data ended, or none yet): no digest
             day_text = day.isoformat()
             header = "Daily digest %s (%02d:%02d %s)" % (  # noqa: UP031 - %-format: 2x faster
                 day_text,
@@ -230,10 +237,6 @@ class DigestRule(Rule[DigestParams]):
                 local.minute,
                 local.tzname(),
             )
-            # None: a symbol whose data ended (stale): not listed
-            lines = [line for text in texts if (line := text[position]) is not None]
-            if no_data.issuperset(lines):
-                continue  # not one close to report (all data ended, or none yet): no digest
             if rate is not None and rate_name is not None:
                 lines.append(rate.line(rate_name, day, seen))
             summary = "\n".join(lines)
@@ -242,7 +245,7 @@ class DigestRule(Rule[DigestParams]):
                     key=day_text,
                     symbol=params.symbols[0],
                     time=observation.time,
-                    value=firsts[position],
+                    value=first,
                     text=f"{header}\n{summary}" if lines else header,
                     fields={"date": day_text, "summary": summary},
                 )
