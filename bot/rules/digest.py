@@ -165,10 +165,14 @@ class DigestRule(Rule[DigestParams]):
         )
         due: list[_Due] = []
         seen_obs: Observation | None = None
+        last_rate_obs: Observation | None = None
+        rate_rows = history.get(self.params.rate).dates if self.params.rate else []
+        rate_last = rate_rows[-1] if rate_rows else None
         for observation in observations:
             if observation.kind != "tick":
                 if observation.kind == "rate" and observation.symbol == self.params.rate:
                     seen_obs = observation  # converted only when a digest is due
+                    last_rate_obs = observation
                 continue
             local = observation.time.astimezone(tz)
             day = local.date()
@@ -180,6 +184,8 @@ class DigestRule(Rule[DigestParams]):
                 continue  # sessions closed, their closes not in yet: not yesterday's numbers
             if seen_obs is not None:
                 seen_rate, seen_obs = _seen_rate_of(seen_obs), None
+                if rate_last is not None and seen_rate[0] <= rate_last:
+                    seen_rate = None  # the history has that row already (a backtest): it rules
             due.append((observation, local, day, seen_rate))
             last_day = day
         if due:
@@ -189,8 +195,8 @@ class DigestRule(Rule[DigestParams]):
             "records": {symbol: tracker.dump() for symbol, tracker in records.items()},
             "rate": rate.dump() if rate is not None else {},
         }
-        if seen_obs is not None:
-            seen_rate = _seen_rate_of(seen_obs)
+        if last_rate_obs is not None:
+            seen_rate = _seen_rate_of(last_rate_obs)
         if seen_rate is not None:
             new_state["rate_seen"] = [seen_rate[0].isoformat(), seen_rate[1], seen_rate[2]]
         return new_state, drafts
@@ -319,21 +325,17 @@ class DigestRule(Rule[DigestParams]):
             days_of_due = [d[2].toordinal() for d in due]
             cached = self._due_days = (due, np.array(days_of_due, dtype=np.int64))
         gaps = np.where(rows_array >= 0, cached[1] - facts.ordinals[at_rows], 0)
-        stale: list[bool] = (gaps > STALE_DAYS).tolist()
-        markers: list[str] = np.where(
-            gaps == 0, "", np.where(gaps == 1, " (yesterday's close)", " (last close)")
-        ).tolist()
+        close_ages: list[int] = gaps.tolist()  # days from the close to the digest's day
         templates = self._templates[symbol]
         # One zip over the per-digest columns (cheaper than indexing each by position).
-        for index, is_stale, row, ok, days, row_numbers, side, marker, entry in zip(
+        for index, age, row, ok, days, row_numbers, side, entry in zip(
             indices,
-            stale,
+            close_ages,
             standing_rows,
             usual,
             day_gaps,
             numbers,
             sides,
-            markers,
             due,
             strict=True,
         ):
@@ -341,7 +343,7 @@ class DigestRule(Rule[DigestParams]):
                 texts.append(no_data)
                 reported.append(0.0)
                 continue
-            if is_stale:
+            if age > STALE_DAYS:
                 texts.append(None)
                 reported.append(0.0)
                 continue
@@ -364,7 +366,8 @@ class DigestRule(Rule[DigestParams]):
                 if phrase is None:
                     phrase = _phrase(rank)
                 since = (
-                    "%s days since%s" % (format(days, ",d"), phrase)  # noqa: UP031 - hot path
+                    "%s days since%s"  # noqa: UP031 - hot path
+                    % (str(days) if days < 1000 else format(days, ",d"), phrase)
                     if days != 1
                     else "1 day since" + phrase
                 )
@@ -378,7 +381,7 @@ class DigestRule(Rule[DigestParams]):
                 % (
                     format(close, ",.2f"),
                     close_day.isoformat(),
-                    marker,
+                    _marker(age) if age else "",
                     day_pct,
                     mtd_pct,
                     ytd_pct,
@@ -470,7 +473,7 @@ class DigestRule(Rule[DigestParams]):
         since = _since(days, series_facts(series).drought_rank(index) if days else 0)
         head = (
             f"{self._names[symbol]} {close:,.2f} on {close_day.isoformat()}"
-            f"{_marker(close_day, day)}: "
+            f"{_marker((day - close_day).days)}: "
         )
         if day_base and mtd_base and ytd_base:  # the usual case, without a call per number
             lines.append(

@@ -25,12 +25,12 @@ STALE_DAYS = 7
 _Due = tuple[Observation, datetime, date, "tuple[date, float | None, float] | None"]
 
 
-def _marker(close_day: date, day: date) -> str:
-    """How a close not of the digest's own day is marked: RTY=F at 16:15 (CME closes at 17:00)
-    shows the previous day's close."""
-    if close_day == day:
+def _marker(age: int) -> str:
+    """How a close ``age`` days older than the digest is marked (RTY=F at 16:15: CME closes at
+    17:00, so its latest close is the previous day's)."""
+    if age == 0:
         return ""
-    return " (yesterday's close)" if (day - close_day).days == 1 else " (last close)"
+    return " (yesterday's close)" if age == 1 else " (last close)"
 
 
 _PHRASES: dict[int, str] = {}  # rank → " (3rd-longest stretch)", formatted once
