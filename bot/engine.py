@@ -9,7 +9,6 @@ from __future__ import annotations
 import bisect
 import logging
 import operator
-import string
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -184,6 +183,8 @@ class Engine:
         """Whether the rule's template names a market-context field (``{drought_rank}``…)."""
         found = self._context_templates.get(params.id)
         if found is None:
+            import string
+
             from bot.context import TEMPLATE_FIELDS
 
             try:
