@@ -108,8 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arg(check)
     check.set_defaults(handler=cmd_check)
 
-    backtest.add_parser(sub)
     report.add_parser(sub)
+    backtest.add_parser(sub)
     return parser
 
 

@@ -1,1 +1,1 @@
-"""CLI commands, one module each (``add_parser`` + ``run``)."""
+"""CLI subcommands, one module each: ``add_parser(subparsers)`` and ``run(args)``."""
