@@ -387,6 +387,21 @@ def load_data_files(config: Config, data: Mapping[str, str]) -> History:
     return history
 
 
+def _serves_daily_bars(config: Config, symbol_id: str) -> bool:
+    """Whether the symbol's first source serves daily bars (a source type may say it does not
+    with a ``daily_history = False`` class attribute)."""
+    from bot.sources.base import SOURCES
+
+    spec = config.symbols.get(symbol_id)
+    source = config.sources.get(spec.source[0]) if spec is not None and spec.source else None
+    if source is None:
+        return True
+    try:
+        return bool(getattr(SOURCES.get(source.type), "daily_history", True))
+    except KeyError:
+        return True
+
+
 def _check_kind(config: Config, symbol_id: str, path: str) -> None:
     """Refuse a file whose values cannot be the symbol's: a FRED rate series given for an
     index (or a price file for a rate symbol) would replay percentages as closes."""
@@ -451,7 +466,11 @@ def load_history(
                 required.add(rate)
         else:
             required.update(params.watched_symbols())
-    optional -= required
+    # A symbol whose source serves no daily bars (``Source.daily_history`` False: FOMC
+    # statements) has nothing to replay: optional, never fetched.
+    no_bars = {s for s in required | optional if not _serves_daily_bars(config, s)}
+    required -= no_bars
+    optional = (optional | no_bars) - required
     missing = sorted(s for s in required | optional if s not in history)
     if not missing:
         return history, []
@@ -463,7 +482,7 @@ def load_history(
             for name in spec.source
         )
 
-    fetch = [s for s in missing if not data or local(s)]
+    fetch = [s for s in missing if s not in no_bars and (not data or local(s))]
     failures: dict[str, str] = {}
     fetched: list[str] = []
     if fetch:

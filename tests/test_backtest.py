@@ -364,3 +364,19 @@ def test_a_row_on_a_day_without_a_session_keeps_its_date() -> None:
     spec = SymbolConfig(source=["yahoo"], ticker="RTY=F", calendar="XNYS")
     (moment,) = backtest._close_times(spec, [date(2025, 1, 9)])
     assert moment.astimezone(ZoneInfo("America/New_York")).date() == date(2025, 1, 9)
+
+
+def test_a_symbol_whose_source_serves_no_daily_bars_is_not_required(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source type with ``daily_history = False`` (FOMC statements) has nothing to replay:
+    its symbols need no --data and are never fetched."""
+    from bot.sources.csvfile import CsvSource
+
+    monkeypatch.setattr(CsvSource, "daily_history", False, raising=False)
+    extra = "  - {id: rel, type: relative, symbol: RUT, versus: SPX, window: 1d, threshold: 50}\n"
+    config = write_config(workdir, extra)
+    code = main(["backtest", "--config", str(config), *data_args(workdir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "fetched SPX" not in out
