@@ -261,3 +261,42 @@ def test_no_digest_once_every_symbols_data_ended() -> None:
     rule = digest_rule(symbols=["RUT"])
     _, drafts = rule.evaluate([tick(date(2025, 12, 1), 16, 15)], HISTORY, None, CLOCK)
     assert drafts == []
+
+
+def test_fed_range_follows_a_statement_its_rate_symbol_confirms() -> None:
+    """With ``rate_change`` on a statement symbol that FED ``confirm``s (the FOMC statement at
+    14:00, FRED's row the next day), the 16:15 digest already shows the statement's range."""
+    import pytest
+
+    from bot.config import parse_config
+    from bot.rules.rate_change import RateChangeParams
+
+    if "confirm" not in RateChangeParams.model_fields:
+        pytest.skip("rate_change has no `confirm` option in this tree")
+    text = """
+sources: {fred: {type: fred}, yahoo: {type: yahoo}}
+symbols:
+  RUT: {source: yahoo, ticker: "^RUT", name: Russell 2000, calendar: XNYS}
+  FED: {source: fred, series: {lower: DFEDTARL, upper: DFEDTARU}, name: Fed funds target range}
+  STMT: {source: fred, series: {lower: DFEDTARL, upper: DFEDTARU}, name: Statement}
+rules:
+  - {id: fed-rate, type: rate_change, symbol: STMT, confirm: FED}
+  - {id: digest, type: digest, symbols: [RUT], rate: FED, at: "16:15"}
+"""
+    engine = Engine.from_config(parse_config(text, "test.yaml", {}))
+    digest = next(rule for rule in engine.rules if rule.id == "digest")
+    day = date(2025, 9, 17)
+    statement = Observation(
+        "STMT",
+        datetime(2025, 9, 17, 18, 0, tzinfo=UTC),
+        4.25,
+        "rate",
+        day,
+        {"lower": 4.00, "upper": 4.25},
+    )
+    assert digest.wants(statement)
+    history = History({"RUT": RUT, "FED": FED.until(date(2025, 9, 17))})
+    _, drafts = digest.evaluate([statement, tick(day, 16, 15)], history, None, CLOCK)
+    assert drafts[0].text.splitlines()[-1] == (
+        "Fed funds target range (FED) 4.00–4.25% (since 2025-09-17)"
+    )

@@ -105,11 +105,34 @@ class DigestRule(Rule[DigestParams]):
         self._templates: dict[str, dict[int, str]] = {s: {} for s in params.symbols}
         # the due digests of the current call and their days as day ordinals (numpy)
         self._due_days: tuple[Sequence[Any], Any] | None = None
+        rate = params.rate
+        self._rate_symbols = frozenset(
+            [
+                *([rate] if rate else []),
+                *(
+                    symbol
+                    for other in context.all_rules
+                    if rate
+                    and other.type == "rate_change"
+                    and other.enabled
+                    and getattr(other, "confirm", None) == rate
+                    and isinstance(symbol := getattr(other, "symbol", None), str)
+                ),
+            ]
+        )
         self._calendars = {
             s: get_calendar(context.symbols[s].calendar)
             for s in params.symbols
             if s in context.symbols
         }
+
+    def wants(self, observation: Observation) -> bool:
+        """Ticks, and rate observations of the ``rate`` symbol or of a symbol announcing the
+        same range earlier (a ``rate_change`` rule's ``symbol`` that the ``rate`` symbol
+        ``confirm``s: the FOMC statement, hours before FRED's row)."""
+        if observation.kind == "rate":
+            return observation.symbol in self._rate_symbols
+        return observation.kind == "tick"
 
     def history_days(self) -> int | None:
         return None  # the record close needs all of it
@@ -170,7 +193,7 @@ class DigestRule(Rule[DigestParams]):
         rate_last = rate_rows[-1] if rate_rows else None
         for observation in observations:
             if observation.kind != "tick":
-                if observation.kind == "rate" and observation.symbol == self.params.rate:
+                if observation.kind == "rate" and observation.symbol in self._rate_symbols:
                     seen_obs = observation  # converted only when a digest is due
                     last_rate_obs = observation
                 continue
@@ -183,8 +206,9 @@ class DigestRule(Rule[DigestParams]):
             if late.waiting(day, observation.time):
                 continue  # sessions closed, their closes not in yet: not yesterday's numbers
             if seen_obs is not None:
-                seen_rate, seen_obs = _seen_rate_of(seen_obs), None
-                if rate_last is not None and seen_rate[0] <= rate_last:
+                seen_rate = _seen_rate_of(seen_obs, seen_obs.symbol != self.params.rate)
+                seen_obs = None
+                if rate_last is not None and seen_rate[3] < rate_last:
                     seen_rate = None  # the history has that row already (a backtest): it rules
             due.append((observation, local, day, seen_rate))
             last_day = day
@@ -196,9 +220,14 @@ class DigestRule(Rule[DigestParams]):
             "rate": rate.dump() if rate is not None else {},
         }
         if last_rate_obs is not None:
-            seen_rate = _seen_rate_of(last_rate_obs)
+            seen_rate = _seen_rate_of(last_rate_obs, last_rate_obs.symbol != self.params.rate)
         if seen_rate is not None:
-            new_state["rate_seen"] = [seen_rate[0].isoformat(), seen_rate[1], seen_rate[2]]
+            new_state["rate_seen"] = [
+                seen_rate[0].isoformat(),
+                seen_rate[1],
+                seen_rate[2],
+                seen_rate[3].isoformat(),
+            ]
         return new_state, drafts
 
     # -- the summary ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ No rule is registered here; the digest imports what it needs.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,7 +22,7 @@ from bot.rules.windows import Cursor, parse_day
 STALE_DAYS = 7
 
 #: A due digest: (the tick, its local time, its local day, the newest rate observation seen).
-_Due = tuple[Observation, datetime, date, "tuple[date, float | None, float] | None"]
+_Due = tuple[Observation, datetime, date, "SeenRate | None"]
 
 
 def _marker(age: int) -> str:
@@ -65,20 +65,31 @@ def _side(distance_pct: float) -> str:
     return "at the close"
 
 
-def _seen_rate_of(observation: Observation) -> tuple[date, float | None, float]:
-    """(day, lower, upper) of a rate observation."""
+#: A rate seen live: (its day, lower, upper, the last history day it is newer than).
+SeenRate = tuple[date, float | None, float, date]
+
+
+def _seen_rate_of(observation: Observation, announced: bool = False) -> SeenRate:
+    """The :data:`SeenRate` of a rate observation: newer than the history's rows before its
+    day; ``announced`` (a statement, the FOMC's on day D) also newer than the rate symbol's
+    own row of D, which still holds the old range."""
     fields = observation.fields or {}
     day = observation.session or observation.time.astimezone(UTC).date()
-    return day, fields.get("lower"), float(fields.get("upper", observation.value))
+    newer_than = day if announced else day - timedelta(days=1)
+    return day, fields.get("lower"), float(fields.get("upper", observation.value)), newer_than
 
 
-def _load_seen_rate(saved: Any) -> tuple[date, float | None, float] | None:
-    if not isinstance(saved, list) or len(saved) != 3:
+def _load_seen_rate(saved: Any) -> SeenRate | None:
+    if not isinstance(saved, list) or len(saved) not in (3, 4):
         return None
     day = parse_day(saved[0])
     if day is None:
         return None
-    return day, (float(saved[1]) if saved[1] is not None else None), float(saved[2])
+    newer_than = parse_day(saved[3]) if len(saved) == 4 else day - timedelta(days=1)
+    if newer_than is None:
+        return None
+    lower = float(saved[1]) if saved[1] is not None else None
+    return day, lower, float(saved[2]), newer_than
 
 
 class _LateData:
@@ -293,20 +304,18 @@ class _RateTracker:
     def _row(self, i: int) -> tuple[float | None, float]:
         return (self.lower[i] if self.lower is not None else None, self.upper[i])
 
-    def line(
-        self, name: str, day: date, seen: tuple[date, float | None, float] | None = None
-    ) -> str:
+    def line(self, name: str, day: date, seen: SeenRate | None = None) -> str:
         """``Fed funds target range 4.25–4.50% (since 2024-12-19)``.
 
-        ``seen``: the newest rate observation the live poll delivered, ``(day, lower, upper)``;
-        it wins over the history when it is newer than the history's last row up to ``day`` and
+        ``seen``: the newest rate observation the live poll delivered (:data:`SeenRate`); it
+        wins over the history when it is newer than the history's last row up to ``day`` and
         says something else (a cut announced today, before the daily history has its row).
         """
         index = self.series.index_on_or_before(day)
         if (
             seen is not None
             and seen[0] <= day
-            and (index < 0 or seen[0] > self.series.dates[index])
+            and (index < 0 or self.series.dates[index] <= seen[3])
             and (index < 0 or (seen[1], seen[2]) != self._row(index))
         ):
             return f"{name} {fmt_range(seen[1], seen[2])} (since {seen[0].isoformat()})"
