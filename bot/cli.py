@@ -76,7 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
-    from bot.commands import parse_fomc, status
+    from bot.commands import parse_fomc, report, status
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arg(check)
     check.set_defaults(handler=cmd_check)
 
+    report.add_parser(sub)
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
     status.add_parser(sub)
