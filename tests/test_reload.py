@@ -283,3 +283,31 @@ def test_reload_keeps_loaded_history_unless_its_symbol_changed(
     assert unseeded == [] and loaded == ["RUT"]  # unchanged symbol: still seeded
     assert after_change == ["rut-record"]  # its symbol changed: waits for the new history
     assert reloaded == [] and refetched >= 1
+
+
+def test_a_reloaded_poll_interval_reschedules_the_poll_job(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    from bot.scheduler import POLL_JOB, _follow_reload, build_scheduler
+
+    path = tmp_path / "config.yaml"
+    fmt = {"state": tmp_path / "s.sqlite", "yahoo": yahoo_fake.base_url}
+    write(path, CONFIG.format(rules=KEPT, **fmt), tick=0)
+    serve(yahoo_fake, [2490.0])
+
+    async def main() -> list[timedelta]:
+        worker = build_worker(load_config(path), clock=FakeClock(T0))
+        await worker.start()
+        scheduler = build_scheduler(worker)
+        scheduler.start(paused=True)
+        try:
+            write(path, CONFIG.format(rules=KEPT, **fmt).replace("every: 5m", "every: 2m"), tick=9)
+            await worker.reload_config()
+            _follow_reload(scheduler, worker)
+            job = scheduler.get_job(POLL_JOB)
+            return [worker.config.poll.every, job.trigger.interval]
+        finally:
+            scheduler.shutdown(wait=False)
+            await worker.stop()
+
+    assert asyncio.run(main()) == [timedelta(minutes=2)] * 2
