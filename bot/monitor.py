@@ -67,6 +67,19 @@ class _Track:
     error: str = ""
     down_since: datetime | None = None  # set once the "down" notice was queued
 
+    def to_json(self) -> dict[str, Any]:
+        since = self.down_since.isoformat() if self.down_since else None
+        return {"failures": self.failures, "error": self.error, "down_since": since}
+
+    @classmethod
+    def from_json(cls, data: Any) -> _Track:
+        since = data.get("down_since")
+        return cls(
+            failures=int(data.get("failures") or 0),
+            error=str(data.get("error") or ""),
+            down_since=datetime.fromisoformat(since) if since else None,
+        )
+
 
 @dataclass
 class MonitorPlan:
@@ -75,6 +88,11 @@ class MonitorPlan:
 
     notices: list[Alert] = field(default_factory=list)
     tracks: dict[str, _Track] = field(default_factory=dict)
+
+    def state(self) -> dict[str, Any]:
+        """The counters as JSON, stored with the cycle's transaction (shared by replicas, kept
+        across restarts: a restart in the middle of an outage does not report it again)."""
+        return {key: track.to_json() for key, track in sorted(self.tracks.items())}
 
 
 class FeedMonitor:
@@ -97,14 +115,24 @@ class FeedMonitor:
         feed_failed: Mapping[str, str] | None = None,
         history_ok: Iterable[str] = (),
         history_failed: Mapping[str, tuple[int, str, list[str]]] | None = None,
+        stored: Mapping[str, Any] | None = None,
     ) -> MonitorPlan:
         """Decide the notices of one cycle.
 
         ``feed_ok``: symbols polled successfully; ``feed_failed``: symbol → error, for polls
         that failed *while the market was open* (a closed market's failures do not count).
         ``history_ok``: symbols whose history is loaded; ``history_failed``: symbol →
-        (failed loads in a row, last error, ids of the rules waiting for it)."""
+        (failed loads in a row, last error, ids of the rules waiting for it). ``stored``: the
+        counters as the store holds them (:meth:`MonitorPlan.state`; they win over this
+        process's own, so replicas count together and report an outage once)."""
         tracks = {k: _Track(t.failures, t.error, t.down_since) for k, t in self._tracks.items()}
+        if stored is not None:
+            tracks = {}
+            for key, data in stored.items():
+                try:
+                    tracks[key] = _Track.from_json(data)
+                except (AttributeError, TypeError, ValueError):  # unreadable: start it over
+                    log.warning("monitor: ignoring unreadable stored state of %s", key)
         plan = MonitorPlan(tracks=tracks)
         for symbol in feed_ok:
             self._recover(plan, f"feed:{symbol}", now, chat, f"Data feed {symbol} recovered")
@@ -212,9 +240,10 @@ def _get(url: str, timeout: float) -> None:
         raise RuntimeError(f"HTTP {response.status_code}")
 
 
-def plan_cycle(worker: Worker, now: datetime, report: CycleReport) -> MonitorPlan:
-    """What one cycle's fetches and the history loads mean for ``worker.monitor``: only
-    failures while the symbol's market is open count towards "feed down"."""
+def cycle_inputs(worker: Worker, now: datetime, report: CycleReport) -> dict[str, Any]:
+    """What one cycle's fetches and the history loads tell ``worker.monitor`` (keyword
+    arguments of :meth:`FeedMonitor.plan`): only failures while the symbol's market is open
+    count towards "feed down"."""
     from bot.calendars import get_calendar
 
     ok = [s for s in report.polled if s not in report.fetch_failed]
@@ -235,14 +264,12 @@ def plan_cycle(worker: Worker, now: datetime, report: CycleReport) -> MonitorPla
         for s in needs
         if s not in keeper.loaded and keeper.failures(s) > 0
     }
-    return worker.monitor.plan(
-        now,
-        worker.admin_chat(),
-        feed_ok=ok,
-        feed_failed=failed,
-        history_ok=[s for s in needs if s in keeper.loaded],
-        history_failed=history_failed,
-    )
+    return {
+        "feed_ok": ok,
+        "feed_failed": failed,
+        "history_ok": [s for s in needs if s in keeper.loaded],
+        "history_failed": history_failed,
+    }
 
 
 def last_polls(

@@ -45,7 +45,7 @@ from bot.engine import Engine, EvaluationResult
 from bot.errors import SanityError, SourceError
 from bot.history import HistoryKeeper, HistoryLoader, history_needs
 from bot.model import Alert, History, Observation
-from bot.monitor import FeedMonitor, Heartbeat, admin_notice, last_polls, plan_cycle
+from bot.monitor import FeedMonitor, Heartbeat, MonitorPlan, admin_notice, cycle_inputs, last_polls
 from bot.notify.base import Notifier
 from bot.notify.sender import ADMIN_RULE_ID, Sender
 from bot.reload import ConfigWatcher, check_for_reload
@@ -62,6 +62,7 @@ CONSOLE_CHAT = "console"
 SANITY_KEY = "sanity"
 CLOSES_KEY = "closes_seen"
 POLLS_KEY = "last_polls"  # symbol → its last poll (time, ok, value or error), for `status`
+MONITOR_KEY = "monitor"  # the feed monitor's counters (bot.monitor)
 #: How often sent and failed outbox rows past ``delivery.retention`` are deleted.
 PRUNE_EVERY = timedelta(hours=6)
 #: How long start-up waits for history before the first poll (loads go on in the background).
@@ -397,7 +398,8 @@ class Worker:
         fetched.closes = await self._final_closes(now, due, report)
         report.unseeded = self.unseeded_rules()
         self._tell_unseeded_in_log(report.unseeded)
-        plan = plan_cycle(self, now, report)
+        monitored = cycle_inputs(self, now, report)
+        plans: list[MonitorPlan] = []
         skipped = set(report.unseeded)
         report.rules_evaluated = sum(
             1 for r in self.engine.rules if r.params.enabled and r.id not in skipped
@@ -420,8 +422,17 @@ class Worker:
             evaluation.append((result, checker, closes_seen))
             deliveries = [(alert, self.chats_for(alert)) for alert in result.alerts]
             deliveries.extend(self._unseeded_notices(report.unseeded, now))
+            stored = {  # (a symbol removed from the config drops out)
+                k: v
+                for k, v in (snapshot.values.get(MONITOR_KEY) or {}).items()
+                if k.split(":", 1)[-1] in self.config.symbols
+            }
+            plan = self.monitor.plan(now, self.admin_chat(), stored=stored, **monitored)
+            plans.append(plan)
             deliveries.extend((notice, list(notice.chats)) for notice in plan.notices)
             values = {SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen}
+            if plan.state() != stored:
+                values[MONITOR_KEY] = plan.state()
             if due:
                 polls = snapshot.values.get(POLLS_KEY) or {}
                 values[POLLS_KEY] = last_polls(polls, now, report, observations)
@@ -431,10 +442,10 @@ class Worker:
 
         transact_started = time.perf_counter()
         self.states, report.new_alert_ids = await asyncio.to_thread(
-            self.store.transact, evaluate, now, (SANITY_KEY, CLOSES_KEY, POLLS_KEY)
+            self.store.transact, evaluate, now, (SANITY_KEY, CLOSES_KEY, POLLS_KEY, MONITOR_KEY)
         )
         report.durations["transact"] = (time.perf_counter() - transact_started) * 1000
-        self.monitor.commit(plan)
+        self.monitor.commit(plans[-1])
         # Committed: only now is anything of this cycle "done" in memory.
         evaluated, self.sanity, self._closes_seen = evaluation[-1]
         report.alerts = evaluated.alerts

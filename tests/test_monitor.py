@@ -295,3 +295,40 @@ def test_failures_while_the_market_is_closed_do_not_count(
     polled, queued = asyncio.run(scenario())
     assert polled == [["RUT"]] * 3  # polled after the close, and failing
     assert queued == []
+
+
+def test_two_replicas_report_an_outage_once(tmp_path: Path, yahoo_fake: YahooFake) -> None:
+    """Replicas on one store count failures together (the counters are stored with the
+    cycle's transaction): one "down" and one "recovered" however the polls interleave; a
+    restart in the middle of the outage does not report it again either."""
+    replies: list[Any] = [quote(0), *([Reply("boom", status=500)] * 6), quote(7), quote(8)]
+    yahoo_fake.script(yahoo_fake.chart_path("^RUT"), replies, query={"range": "1d"})
+    yahoo_fake.chart("^RUT", chart_response(price=1.0))
+    clock = FakeClock(T0)
+    # 4: reached only by the replicas' failures together (a alone sees 3, b at most 2)
+    text = CONFIG.format(
+        state=tmp_path / "s.sqlite", yahoo=yahoo_fake.base_url, rules=CROSS, extra=""
+    )
+    config = parse_config(text.replace("feed_down_after: 3", "feed_down_after: 4"), "c.yaml", {})
+
+    async def scenario() -> list[str]:
+        a = build_worker(config, clock=clock, worker_id="a")
+        b = build_worker(config, clock=clock, worker_id="b")
+        await a.start()
+        await b.start()
+        try:
+            for i in range(len(replies)):
+                if i == 5:  # b restarts mid-outage: its in-memory counters are gone
+                    await b.stop()
+                    b = build_worker(config, clock=clock, worker_id="b2")
+                    await b.start()
+                worker = a if i % 2 == 0 else b
+                worker._last_polled.clear()
+                await worker.poll_once()
+                clock.advance(timedelta(minutes=5))
+            return [kind for kind, _ in notices(a)]
+        finally:
+            await a.stop()
+            await b.stop()
+
+    assert asyncio.run(scenario()) == ["feed-down", "feed-recovered"]
