@@ -173,6 +173,7 @@ def apply_config(worker: Worker, new: Config) -> Diff:
     if changes.sources_changed:
         old_poller = worker.poller
         worker.poller = Poller(build_sources(new, worker.clock), concurrency=new.poll.concurrency)
+        worker.poller.attach_store(worker.store)  # as start() did (sources that cache in it)
         old_poller.close()  # between cycles: no fetch of ours is running on it
     worker.history_loader = HistoryLoader(
         config=new, store=worker.store, fetch_daily=worker.poller.fetch_daily, clock=worker.clock
