@@ -332,3 +332,14 @@ def test_two_replicas_report_an_outage_once(tmp_path: Path, yahoo_fake: YahooFak
             await b.stop()
 
     assert asyncio.run(scenario()) == ["feed-down", "feed-recovered"]
+
+
+def test_monitor_and_heartbeat_keys_are_validated() -> None:
+    from bot.config import ConfigError
+
+    config = parse_config("timezone: UTC\n", "c.yaml", {})
+    assert (config.monitor.feed_down_after, config.heartbeat.url) == (5, None)
+    assert config.delivery.retention == timedelta(days=30)
+    for bad in ("heartbeat: {url: ftp://x/}", "monitor: {feed_down_after: 0}"):
+        with pytest.raises(ConfigError):
+            parse_config(bad + "\n", "c.yaml", {})
