@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from bot import yaml12
-from bot.envsubst import protect_env_refs, substitute_env
+from bot.config.env import protect_env_refs, substitute_env
 from bot.errors import ConfigError, ConfigProblem, register_secret
 from bot.templates import template_problems
 from bot.yaml12 import LoadedYaml, YamlLimitError, check_size, load_yaml
