@@ -7,16 +7,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import (
+    DEFAULT_CONFIG,
     Config,
     ConfigError,
     format_duration,
-    load_config,
-    parse_config,
+    read_config,
     redact_url,
 )
 from bot.errors import BotError, redact
@@ -26,26 +25,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot")
 
-DEFAULT_CONFIG = "config.yaml"
-EMBEDDED_CONFIG = "<embedded default config>"
 DISTRIBUTION = "index-alert-bot"
 CONSOLE_SCRIPT = "index-alert-bot"  # [project.scripts] in pyproject.toml
-
-
-def config_path(arg: str | None) -> str:
-    """``--config``, else ``$BOT_CONFIG``, else ``./config.yaml``."""
-    return arg or os.environ.get("BOT_CONFIG") or DEFAULT_CONFIG
-
-
-def read_config(arg: str | None) -> Config:
-    """Load the config; fall back to the embedded default when no path was asked for and
-    ``./config.yaml`` does not exist (so a fresh install runs with no files at all)."""
-    path = config_path(arg)
-    if arg is None and "BOT_CONFIG" not in os.environ and not Path(path).exists():
-        text = resources.files("bot").joinpath("default_config.yaml").read_text("utf-8")
-        log.info("no %s here: using the embedded default config", DEFAULT_CONFIG)
-        return parse_config(text, EMBEDDED_CONFIG, os.environ)
-    return load_config(path)
 
 
 def version() -> str:
