@@ -11,6 +11,7 @@ import pytest
 from bot import backtest
 from bot.backtest import parse_data_args, replay
 from bot.cli import build_parser, main
+from bot.commands import backtest as backtest_command
 from bot.config import load_config
 from bot.model import History
 from tests.test_rule_support import business_days, series
@@ -190,7 +191,7 @@ def test_unreachable_source_exits_2(workdir: Path, capsys: pytest.CaptureFixture
     fed += ["--data", f"DFEDTARL={workdir / 'DFEDTARL.csv'}"]
     args = build_parser().parse_args(["backtest", "--config", str(config), *fed])
     pauses: list[float] = []
-    code = backtest.run(args, sleep=pauses.append)
+    code = backtest_command.run(args, sleep=pauses.append)
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: RUT ")
