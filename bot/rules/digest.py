@@ -25,8 +25,9 @@ from bot.clock import Clock
 from bot.config import ClockTime, RuleParams, StrList
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.batch import base_indices, fast_path
 from bot.rules.text import fmt_number, fmt_range
-from bot.rules.windows import BATCH_MIN, Cursor, Window, base_indices, parse_day
+from bot.rules.windows import Cursor, Window, parse_day
 
 _MTD, _YTD = Window("mtd"), Window("ytd")
 
@@ -237,7 +238,12 @@ class DigestRule(Rule[DigestParams]):
         no_data = f"{self._names[symbol]}: no data yet"
         texts: list[str] = []
         reported: list[float] = []
-        if len(due) < BATCH_MIN or not dates:  # the live loop: a digest or two at a time
+        found = (
+            fast_path(len(due), lambda: self._batch_numbers(symbol, series, indices))
+            if dates
+            else None
+        )
+        if found is None:  # the live loop: a digest or two at a time
             for index in indices:
                 if index < 0:
                     texts.append(no_data)
@@ -248,7 +254,7 @@ class DigestRule(Rule[DigestParams]):
                 texts.append("\n".join(lines))
                 reported.append(values[index])
             return texts, reported
-        numbers, usual = self._batch_numbers(symbol, series, indices)
+        numbers, usual = found
         template = self._templates[symbol]
         for position, index in enumerate(indices):
             if index < 0:
