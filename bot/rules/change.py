@@ -21,14 +21,7 @@ from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
 from bot.rules.batch import batch_arrays, batch_base_indices, episode_rows, fast_path
 from bot.rules.text import fmt_percent, fmt_signed, fmt_time, fmt_value
-from bot.rules.windows import (
-    Window,
-    WindowValue,
-    breach_step,
-    episodic,
-    event_key,
-    window_label,
-)
+from bot.rules.windows import Window, WindowValue, breach_step, episodic, event_key, window_label
 
 
 class ChangeParams(RuleParams):

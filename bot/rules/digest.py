@@ -9,6 +9,9 @@ record close; then the current range of the ``rate`` symbol, if one is given.
 It fires on ``tick`` observations (the live worker emits one per poll cycle; the backtest emits
 one per trading day at ``at``, see :meth:`DigestRule.scheduled_times`). A day's close is used
 only once that session has closed by the tick's time — no look-ahead in backtests.
+
+Length (over 400 lines): the longest rule; its loop, its fast path (:mod:`bot.rules.batch`) and
+the record and rate trackers it keeps in its state word the same digest and are tested together.
 """
 
 from __future__ import annotations

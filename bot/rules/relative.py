@@ -26,14 +26,7 @@ from bot.rules.batch import (
     rows_to_visit,
 )
 from bot.rules.text import fmt_percent, fmt_time
-from bot.rules.windows import (
-    Window,
-    WindowValue,
-    breach_step,
-    episodic,
-    event_key,
-    window_label,
-)
+from bot.rules.windows import Window, WindowValue, breach_step, episodic, event_key, window_label
 
 
 class RelativeParams(RuleParams):
