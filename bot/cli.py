@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import backtest, check, run
+from bot.commands import backtest, check, parse_fomc, run
 from bot.config import ConfigError
 from bot.errors import BotError
 
@@ -51,6 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_parser(sub)
     check.add_parser(sub)
     backtest.add_parser(sub)
+    parse_fomc.add_parser(sub)
     return parser
 
 
