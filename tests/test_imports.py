@@ -3,9 +3,10 @@
 The graph is read from the source with :mod:`ast` (nothing is imported): an edge for every
 ``import bot.x`` / ``from bot.x import y`` / relative import, at module level *and* inside
 functions, plus the parent packages Python initialises first (``from bot.config.model import
-X`` runs ``bot/config/__init__.py``) and the plugins a package loads with
-``import_plugins(__name__, __path__)``. Imports under ``if TYPE_CHECKING:`` never run and are
-left out.
+X`` runs ``bot/config/__init__.py``). Imports under ``if TYPE_CHECKING:`` never run and are
+left out. The plugin registries import their modules at the first lookup
+(:class:`bot.registry.Registry`), a call at run time rather than an import, so no package's
+import pulls in its plugins.
 
 An import inside a function runs later, when the function is called, so it may break a cycle —
 but only as a stated decision: such edges are dropped only when listed in
@@ -123,11 +124,6 @@ def import_graph() -> list[Edge]:
                     ancestor = importer == name or importer.startswith(name + ".")
                     if name in names and not ancestor:
                         edges.append(Edge(importer, name, node.lineno, lazy))
-        if is_package and "import_plugins(__name__, __path__)" in path.read_text("utf-8"):
-            for name in names:
-                leaf = name.rpartition(".")[2]
-                if name.rpartition(".")[0] == importer and leaf != "base" and leaf[0] != "_":
-                    edges.append(Edge(importer, name, 0, lazy=False))
     return edges
 
 
@@ -195,3 +191,31 @@ def test_the_walker_sees_cycles() -> None:
     assert find_cycle(edges[:2]) is None
     importer_graph = [e for e in import_graph() if e.importer == "bot.config.load"]
     assert {"bot.config.model", "bot.rules", "bot.sources"} <= {e.imported for e in importer_graph}
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
+    """Each ``bot`` module can be the first one imported (a cycle shows up as an ImportError
+    of a partially initialised module, depending on which module came first)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import importlib, subprocess, sys\n"
+        "failed = []\n"
+        "for name in sys.argv[1:]:\n"
+        "    code = f'import {name}'\n"
+        "    done = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True)\n"
+        "    if done.returncode:\n"
+        "        failed.append(name + ': ' + done.stderr.strip().splitlines()[-1])\n"
+        "print('\\n'.join(failed))\n"
+    )
+    names = [name for name in all_modules() if name != "bot.__main__"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *names],
+        capture_output=True,
+        text=True,
+        cwd=BOT.parent,
+        timeout=300,
+        check=True,
+    )
+    assert done.stdout.strip() == "", done.stdout
