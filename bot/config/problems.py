@@ -30,6 +30,8 @@ def format_path(loc: tuple[str | int, ...]) -> str:
 
 
 def pydantic_message(error: Mapping[str, Any], model: type[BaseModel] | None) -> str:
+    """One pydantic error as a sentence naming the wrong value ("did you mean" from
+    ``model``'s keys for an unknown one)."""
     kind = error["type"]
     given = error.get("input")
     ctx = error.get("ctx") or {}
@@ -97,6 +99,8 @@ def _model_at(root: type[BaseModel], loc: tuple[str | int, ...]) -> type[BaseMod
 
 
 class Problems:
+    """The problems (errors) and warnings of one load, each located at its YAML line."""
+
     def __init__(self, file: str, loaded: LoadedYaml) -> None:
         self.file = file
         self.loaded = loaded
