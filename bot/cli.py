@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import backtest, check, parse_fomc, run
+from bot.commands import backtest, check, parse_fomc, report, run
 from bot.config import ConfigError
 from bot.errors import BotError
 
@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     run.add_parser(sub)
     check.add_parser(sub)
+    report.add_parser(sub)
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
     return parser

@@ -42,6 +42,7 @@ from bot.config.model import (
 )
 from bot.config.problems import Problems, pydantic_message
 from bot.config.values import describe
+from bot.context import TEMPLATE_FIELDS as CONTEXT_FIELDS  # facts of the symbol
 from bot.errors import ConfigError, ConfigProblem, register_secret
 from bot.templates import template_problems
 from bot.yaml12 import YamlLimitError, check_size, load_yaml
@@ -258,7 +259,9 @@ def _validate_rules(raw: list[Any], problems: Problems) -> list[tuple[int, RuleP
         rule_class, params = validated
         assert isinstance(params, RuleParams)
         if params.template is not None:
-            allowed = RuleParams.common_template_fields | rule_class.template_fields
+            allowed = (
+                RuleParams.common_template_fields | rule_class.template_fields | set(CONTEXT_FIELDS)
+            )
             for message in template_problems(params.template, allowed):
                 problems.add((*loc, "template"), message)
         result.append((index, params))
