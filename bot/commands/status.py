@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bot.commands.common import add_config_arg
+
 #: Rows of each outbox status listed (the counts cover all of them).
 DEFAULT_LIMIT = 20
 
@@ -24,9 +26,7 @@ def add_parser(subparsers: Any) -> None:
         help="show rule states, the outbox, last polls and history from the state store",
         description="Read the state store the config points at and print what the bot knows.",
     )
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
-    )
+    add_config_arg(parser)
     parser.add_argument(
         "--limit",
         type=int,
@@ -37,21 +37,13 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
-def _read_config(path: str | None) -> Any:
-    try:  # where the config loader lives after the config package refactor
-        from bot.config import read_config  # type: ignore[attr-defined]
-    except ImportError:
-        from bot.cli import read_config
-    return read_config(path)
-
-
 def run(args: argparse.Namespace) -> int:
     """Print the status; 0, or 1 when the store cannot be read (``main`` prints why)."""
-    from bot.config import redact_url
+    from bot.config import read_config, redact_url
     from bot.errors import StoreError, redact
     from bot.store import open_store
 
-    config = _read_config(args.config)
+    config = read_config(args.config)
     url = config.state.url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         # read-only: never create an empty database just to say it is empty
