@@ -21,6 +21,7 @@ import logging
 import signal
 import weakref
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,6 +29,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.lifecycle import unless_stopped
 from bot.logs import log_failure
 from bot.worker import Worker
+
+if TYPE_CHECKING:
+    from bot.cockpit.app import Cockpit
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +131,7 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
     if not started:
         log.info("stopped during start-up")
         return 0
+    cockpit = await start_cockpit(worker)
     scheduler = build_scheduler(worker)
     scheduler.start()
     watchdog = asyncio.create_task(_watch_cadence(scheduler, worker), name="cadence")
@@ -139,11 +144,29 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # shutdown cancels a running job, and a send cancelled after Telegram got it is
         # never recorded as sent (the restart would send that message again).
         scheduler.pause()
+        if cockpit is not None:
+            await cockpit.stop()  # no more commands; the lease goes to another replica now
         await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
         _due_at.pop(scheduler, None)
         await worker.stop()
     return 0
+
+
+async def start_cockpit(worker: Worker) -> Cockpit | None:
+    """The Telegram cockpit (commands, buttons) when Telegram is on and ``commands`` is set."""
+    telegram = worker.config.telegram
+    if not (telegram.enabled and telegram.commands):
+        return None
+    from bot.cockpit.app import Cockpit
+    from bot.notify.telegram import TelegramNotifier
+
+    if not isinstance(worker.notifier, TelegramNotifier):
+        return None
+    cockpit = Cockpit(worker, worker.notifier.bot)
+    worker.notifier.chart_for = cockpit.alert_chart
+    await cockpit.start()
+    return cockpit
 
 
 def _on_signal(stop: asyncio.Event, signum: int) -> None:
