@@ -209,3 +209,24 @@ def _json(value: object) -> list[dict[str, str]]:
     import json
 
     return json.loads(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+
+def test_run_forever_answers_commands_in_the_schedulers_loop(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    from bot.scheduler import run_forever
+
+    worker = new_worker(make_config(tmp_path, fake_telegram), FakeClock(T0))
+    worker.notifier.rate_limits = None  # type: ignore[attr-defined]
+    worker.startup_deadline = __import__("datetime").timedelta(seconds=0)
+
+    async def scenario() -> int:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_forever(worker, stop))
+        fake_telegram.message(PRIVATE, "/help")
+        await wait_for(lambda: len(fake_telegram.sent_to(PRIVATE)) == 1)
+        stop.set()
+        return await task
+
+    assert asyncio.run(scenario()) == 0
+    assert "/status" in fake_telegram.sent_to(PRIVATE)[0].text

@@ -498,6 +498,14 @@ class FakeTelegram:
             self._updates_cond.notify_all()
         return update_id
 
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """Queue ``update`` again with its own id, as Telegram does with an update no poller
+        confirmed (the poller died after handling it, before its next ``getUpdates``)."""
+        with self._updates_cond:
+            self.updates.append(dict(update))
+            self.updates.sort(key=lambda u: int(u["update_id"]))
+            self._updates_cond.notify_all()
+
     def requests_for(self, method: str) -> list[dict[str, Any]]:
         """Parameters of the recorded calls of ``method`` (e.g. ``answerCallbackQuery``)."""
         with self._lock:
