@@ -131,9 +131,11 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
     if not started:
         log.info("stopped during start-up")
         return 0
-    cockpit = await start_cockpit(worker)
     scheduler = build_scheduler(worker)
     scheduler.start()
+    cockpit = build_cockpit(worker)
+    # In the background: talking to Telegram for commands never delays the first poll.
+    cockpit_start = asyncio.create_task(cockpit.start(), name="cockpit-start") if cockpit else None
     watchdog = asyncio.create_task(_watch_cadence(scheduler, worker), name="cadence")
     try:
         await stop.wait()
@@ -144,7 +146,8 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # shutdown cancels a running job, and a send cancelled after Telegram got it is
         # never recorded as sent (the restart would send that message again).
         scheduler.pause()
-        if cockpit is not None:
+        if cockpit is not None and cockpit_start is not None:
+            await _started(cockpit_start)
             await cockpit.stop()  # no more commands; the lease goes to another replica now
         await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
@@ -153,7 +156,7 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
     return 0
 
 
-async def start_cockpit(worker: Worker) -> Cockpit | None:
+def build_cockpit(worker: Worker) -> Cockpit | None:
     """The Telegram cockpit (commands, buttons) when Telegram is on and ``commands`` is set."""
     telegram = worker.config.telegram
     if not (telegram.enabled and telegram.commands):
@@ -165,8 +168,19 @@ async def start_cockpit(worker: Worker) -> Cockpit | None:
         return None
     cockpit = Cockpit(worker, worker.notifier.bot)
     worker.notifier.chart_for = cockpit.alert_chart
-    await cockpit.start()
     return cockpit
+
+
+async def _started(task: asyncio.Task[None]) -> None:
+    """Wait for the cockpit's start to be over (one still running is cancelled)."""
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:  # a failed start is logged; the bot went on pushing alerts
+        log_failure(log, "starting the Telegram cockpit failed", exc, "commands were off")
 
 
 def _on_signal(stop: asyncio.Event, signum: int) -> None:

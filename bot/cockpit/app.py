@@ -103,10 +103,13 @@ class Cockpit:
     async def start(self, *, every: float | None = None) -> None:
         """Start handling updates and the lease loop (every ``every`` s; default a quarter
         lease; 0: no loop — the caller drives :meth:`tick`)."""
-        await self.tick()
         period = self.lease.total_seconds() / 4 if every is None else every
         if period > 0:
             self._task = asyncio.create_task(self._loop(period), name="cockpit-lease")
+        try:
+            await self.tick()
+        except Exception as exc:  # the lease loop tries again
+            log.warning("cockpit: start failed: %s", redact(str(exc)))
 
     async def _loop(self, period: float) -> None:
         while True:
