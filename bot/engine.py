@@ -153,10 +153,12 @@ class Engine:
                 result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
                 continue
             last_alert = previous.get("last_alert")
-            muted_until = max(
-                (live_mutes[k] for k in (rule.id, "*") if k in live_mutes), default=None
+            muted_until = (
+                max((live_mutes[k] for k in (rule.id, "*") if k in live_mutes), default=None)
+                if live_mutes
+                else None
             )
-            muted = dict(previous.get("muted") or {})
+            muted = previous.get("muted")
             for draft in drafts:
                 alert = self._alert(rule, draft)
                 if muted_until is not None:
@@ -169,7 +171,7 @@ class Engine:
                     )
                     result.muted.append(alert)
                     muted = {
-                        "count": int(muted.get("count") or 0) + 1,
+                        "count": int((muted or {}).get("count") or 0) + 1,
                         "last": {
                             "id": alert.id,
                             "time": alert.time.isoformat(),
