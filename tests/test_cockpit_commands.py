@@ -129,6 +129,7 @@ def test_status_shows_value_source_day_change_record_and_levels(
     assert "level 2,500: 50.00 pts (2.04%) above" in one
     assert "level 2,300: 150.00 pts (6.12%) below" in one
     assert "target range 4.50%–4.75%" in everything and "FED" not in one
+    assert "context (close 2024-11-24): MTD" in one and "52w 2,390.00–2,442.74" in one
     assert extra.startswith("Usage: /status") and "Unknown symbol" in unknown
 
 

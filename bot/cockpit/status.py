@@ -83,7 +83,27 @@ def symbol_status(
             )
     for level in levels_of(config, symbol):
         lines.append(f"  level {fmt_number(level)}: {distance(quote.value, level)}")
+    if series is not None and len(series):
+        lines.extend(context_lines(series))
     return lines
+
+
+def context_lines(series: DailySeries) -> list[str]:
+    """The market context of the series' last close (:mod:`bot.context`): period changes, the
+    52-week range, how long the record has stood."""
+    from bot.context import symbol_facts
+
+    facts = symbol_facts(series)
+    if facts is None:
+        return []
+    fields = facts.template_fields()
+    record = facts.record
+    return [
+        f"  context (close {facts.date}): MTD {fields['mtd_pct']}, YTD {fields['ytd_pct']}, "
+        f"1y {fields['one_year_pct']}; 52w {fields['low_52w']}–{fields['high_52w']}",
+        f"  record stood {fields['days_since_record']} days "
+        f"({fields['drought_rank']} longest stretch, {record.count_ytd} records this year)",
+    ]
 
 
 def status_text(
