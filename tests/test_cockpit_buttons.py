@@ -179,3 +179,33 @@ def test_chart_option_is_accepted_on_cross_and_record_rules(
     )
     config = make_config(tmp_path, fake_telegram, extra=extra)
     assert [getattr(p, "chart", None) for p in config.rules][-2:] == [True, True]
+
+
+def test_a_button_pressed_in_an_unknown_chat_is_answered_empty_and_logged(
+    tmp_path: Path, fake_telegram: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    worker = new_worker(make_config(tmp_path, fake_telegram), FakeClock(T0))
+
+    async def scenario() -> None:
+        async with running_cockpit(worker):
+            fake_telegram.callback(777, "mute1h:rut-2500", user_id=ADMIN)
+            await wait_for(lambda: len(fake_telegram.requests_for("answerCallbackQuery")) == 1)
+
+    asyncio.run(scenario())
+    assert worker.store.mutes(T0) == {} and fake_telegram.messages == []
+    assert "text" not in fake_telegram.requests_for("answerCallbackQuery")[0]
+    assert any("refused" in r.getMessage() and "777" in r.getMessage() for r in caplog.records)
+
+
+def test_replies_share_the_alerts_bot_and_its_rate_limiter(
+    tmp_path: Path, fake_telegram: FakeTelegram
+) -> None:
+    from bot.cockpit.app import Cockpit
+    from bot.notify.telegram import ChatRateLimiter
+
+    worker = new_worker(make_config(tmp_path, fake_telegram), FakeClock(T0))
+    notifier = worker.notifier
+    assert isinstance(notifier, TelegramNotifier)
+    cockpit = Cockpit(worker, notifier.bot)
+    assert cockpit.app.bot is notifier.bot
+    assert isinstance(notifier.bot.rate_limiter, ChatRateLimiter)

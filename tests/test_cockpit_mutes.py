@@ -124,3 +124,26 @@ def test_a_muted_rules_crossing_is_not_sent_but_others_are(
     finally:
         store.close()
     assert muted["count"] == 1 and "2,500" in muted["last"]["text"]
+
+
+def test_mute_all_today_shows_in_rules(tmp_path: Path, fake_telegram: FakeTelegram) -> None:
+    worker = new_worker(make_config(tmp_path, fake_telegram), FakeClock(T0))
+
+    async def scenario() -> None:
+        async with running_cockpit(worker):
+            fake_telegram.message(PRIVATE, "/mute all today", user_id=ADMIN)
+            await wait_for(lambda: len(fake_telegram.sent_to(PRIVATE)) == 1)
+            fake_telegram.message(PRIVATE, "/rules")
+            await wait_for(lambda: len(fake_telegram.sent_to(PRIVATE)) == 2)
+            fake_telegram.message(PRIVATE, "/unmute all", user_id=ADMIN)
+            fake_telegram.message(PRIVATE, "/unmute all", user_id=ADMIN)
+            fake_telegram.message(PRIVATE, "/unmute", user_id=ADMIN)
+            await wait_for(lambda: len(fake_telegram.sent_to(PRIVATE)) == 5)
+
+    asyncio.run(scenario())
+    muted, rules, lifted, nothing, usage = [m.text for m in fake_telegram.sent_to(PRIVATE)]
+    assert muted == "All rules muted until 2024-11-26 00:00 EST."
+    assert rules.startswith("All rules muted until 2024-11-26 00:00 EST")
+    assert "rut-levels (cross): armed; muted until 2024-11-26 00:00 EST" in rules
+    assert lifted == "All mutes lifted." and nothing == "Nothing was muted."
+    assert usage.startswith("Usage: /unmute")
