@@ -209,3 +209,15 @@ def test_replies_share_the_alerts_bot_and_its_rate_limiter(
     cockpit = Cockpit(worker, notifier.bot)
     assert cockpit.app.bot is notifier.bot
     assert isinstance(notifier.bot.rate_limiter, ChatRateLimiter)
+
+
+def test_charts_mark_the_alerts_that_were_sent(tmp_path: Path, fake_telegram: FakeTelegram) -> None:
+    from bot.cockpit.chart import alert_marks
+
+    worker = new_worker(make_config(tmp_path, fake_telegram), FakeClock(T0))
+    alert = _alert()
+    worker.store.commit({}, [(alert, ["traders", "desk"])], T0)
+    assert alert_marks(worker, "RUT") == []  # queued, not sent
+    worker.store.mark_sent(alert.id, "traders", T0, [1])
+    worker.store.mark_sent(alert.id, "desk", T0, [2])
+    assert alert_marks(worker, "RUT") == [(T0.date(), 2510.0, "rut-2500")]  # once per alert

@@ -31,6 +31,7 @@ from telegram.ext import (
 
 from bot.cockpit.access import Access
 from bot.cockpit.buttons import parse_callback
+from bot.cockpit.chart import chart_png, series_of
 from bot.cockpit.rules import (
     ALL,
     MUTE_USAGE,
@@ -39,7 +40,7 @@ from bot.cockpit.rules import (
     resolve_rule,
     rules_text,
 )
-from bot.cockpit.status import levels_of, record_of, status_text
+from bot.cockpit.status import status_text
 from bot.errors import redact
 from bot.model import Alert, DailySeries
 from bot.worker import Worker
@@ -362,49 +363,17 @@ class Cockpit:
         return None
 
     async def _series(self, symbol: str) -> DailySeries | None:
-        history = self.worker.history
-        if symbol in history and len(history.get(symbol)):
-            return history.get(symbol)
-        return await asyncio.to_thread(self.worker.store.load_history, symbol)
+        return await series_of(self.worker, symbol)
 
     async def chart_png(self, symbol: str, period: str) -> bytes | None:
         """The chart of ``symbol`` (None without history): record, levels, alerts fired."""
-        series = await self._series(symbol)
-        if series is None or not len(series):
-            return None
-        alerts = await asyncio.to_thread(self._alert_marks, symbol)
-        from bot.charts import render_chart  # matplotlib: loaded on the first chart only
-
-        return await asyncio.to_thread(
-            render_chart,
-            series,
-            symbol_name=self.config.symbol_name(symbol),
-            record=record_of(series),
-            levels=levels_of(self.config, symbol),
-            alerts=alerts,
-            period=period,
-        )
+        return await chart_png(self.worker, symbol, period)
 
     async def alert_chart(self, alert: Alert) -> bytes | None:
         """The chart attached to an alert with ``chart`` set (its symbol, six months)."""
-        return (
-            await self.chart_png(alert.symbol, "6m")
-            if alert.symbol in self.config.symbols
-            else None
-        )
-
-    def _alert_marks(self, symbol: str) -> list[tuple[Any, float, str]]:
-        try:
-            rows = self.worker.store.outbox("sent")
-        except NotImplementedError:
-            return []
-        seen: dict[str, tuple[Any, float, str]] = {}
-        for row in rows:
-            alert: Alert = row.alert
-            if alert.symbol == symbol and alert.id not in seen:
-                day = alert.day or alert.time.astimezone(self.config.tz).date()
-                seen[alert.id] = (day, alert.value, alert.rule_id)
-        return list(seen.values())
+        if alert.symbol not in self.config.symbols:
+            return None
+        return await chart_png(self.worker, alert.symbol, "6m")
 
     async def _send_chart(self, update: Update, symbol: str, period: str) -> None:
         png = await self.chart_png(symbol, period)
