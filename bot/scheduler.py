@@ -21,6 +21,7 @@ import logging
 import signal
 import weakref
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -28,6 +29,9 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.lifecycle import unless_stopped
 from bot.logs import log_failure
 from bot.worker import Worker
+
+if TYPE_CHECKING:
+    from bot.cockpit.app import Cockpit
 
 log = logging.getLogger(__name__)
 
@@ -161,6 +165,9 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         return 0
     scheduler = build_scheduler(worker)
     scheduler.start()
+    cockpit = build_cockpit(worker)
+    # In the background: talking to Telegram for commands never delays the first poll.
+    cockpit_start = asyncio.create_task(cockpit.start(), name="cockpit-start") if cockpit else None
     watchdog = asyncio.create_task(_watch_cadence(scheduler, worker), name="cadence")
     try:
         await stop.wait()
@@ -171,6 +178,9 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # shutdown cancels a running job, and a send cancelled after Telegram got it is
         # never recorded as sent (the restart would send that message again).
         scheduler.pause()
+        if cockpit is not None and cockpit_start is not None:
+            await _started(cockpit_start)
+            await cockpit.stop()  # no more commands; the lease goes to another replica now
         await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
         _due_at.pop(scheduler, None)
@@ -178,6 +188,33 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
             loop.remove_signal_handler(signal.SIGHUP)
         await worker.stop()
     return 0
+
+
+def build_cockpit(worker: Worker) -> Cockpit | None:
+    """The Telegram cockpit (commands, buttons) when Telegram is on and ``commands`` is set."""
+    telegram = worker.config.telegram
+    if not (telegram.enabled and telegram.commands):
+        return None
+    from bot.cockpit.app import Cockpit
+    from bot.notify.telegram import TelegramNotifier
+
+    if not isinstance(worker.notifier, TelegramNotifier):
+        return None
+    cockpit = Cockpit(worker, worker.notifier.bot)
+    worker.notifier.chart_for = cockpit.alert_chart
+    return cockpit
+
+
+async def _started(task: asyncio.Task[None]) -> None:
+    """Wait for the cockpit's start to be over (one still running is cancelled)."""
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:  # a failed start is logged; the bot went on pushing alerts
+        log_failure(log, "starting the Telegram cockpit failed", exc, "commands were off")
 
 
 def _on_signal(stop: asyncio.Event, signum: int) -> None:

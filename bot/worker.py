@@ -163,6 +163,8 @@ class Worker:
         self._closes_seen: dict[str, str] = {}  # as of the last commit: skips needless fetches
         self._to_reconcile: set[str] = set()  # rule ids whose history just arrived
         self._told_unseeded: set[str] = set()
+        #: symbol → its newest accepted quote (for the cockpit's /status)
+        self.last_quotes: dict[str, Observation] = {}
         self._lock = asyncio.Lock()
         self.history_loader = HistoryLoader(
             config=config, store=store, fetch_daily=poller.fetch_daily, clock=clock
@@ -407,6 +409,7 @@ class Worker:
         report.rules_evaluated = sum(
             1 for r in self.engine.rules if r.params.enabled and r.id not in skipped
         )
+        mutes = await asyncio.to_thread(self.current_mutes, now)
 
         evaluation: list[tuple[EvaluationResult, SanityChecker, dict[str, str]]] = []
 
@@ -420,7 +423,7 @@ class Worker:
             observations.append(Observation(symbol="*", time=now, value=0.0, kind="tick"))
             report.observations = observations
             result = self.engine.evaluate(
-                observations, self.history, states, self.clock, skip=report.unseeded
+                observations, self.history, states, self.clock, skip=report.unseeded, mutes=mutes
             )
             evaluation.append((result, checker, closes_seen))
             deliveries = [(alert, self.chats_for(alert)) for alert in result.alerts]
@@ -452,6 +455,10 @@ class Worker:
         # Committed: only now is anything of this cycle "done" in memory.
         evaluated, self.sanity, self._closes_seen = evaluation[-1]
         report.alerts = evaluated.alerts
+        for observation in report.observations:
+            known = self.last_quotes.get(observation.symbol)
+            if observation.symbol != "*" and (known is None or observation.time >= known.time):
+                self.last_quotes[observation.symbol] = observation
         self._to_reconcile.clear()
         self._told_unseeded.intersection_update(report.unseeded)
         self._told_unseeded.update(report.unseeded)
@@ -461,6 +468,13 @@ class Worker:
         if report.new_alert_ids:
             self.send_loop.wake()
         return report
+
+    def current_mutes(self, now: datetime) -> dict[str, datetime]:
+        """The running mutes (``/mute``) from the store; none from a store without them."""
+        try:
+            return self.store.mutes(now)
+        except NotImplementedError:
+            return {}
 
     def _accept(
         self, snapshot: Snapshot, fetched: _Fetched, report: CycleReport

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -90,6 +91,15 @@ class TelegramConfig(StrictModel):
     # trickles in (or stalls after its headers) could otherwise hold a send far longer.
     # None: twice ``timeout``.
     deadline: Duration | None = None
+    # The cockpit (issue 10): commands and buttons, answered in ``chats`` only.
+    #: user ids allowed to change state (/mute, /unmute, buttons); empty: anyone in ``chats``
+    admins: list[StrictInt] = Field(default_factory=list)
+    #: answer commands (long polling); off: the bot only pushes alerts
+    commands: StrictBool = True
+    #: inline buttons (Chart, Mute 1h, Mute today) under every alert
+    buttons: StrictBool = True
+    #: replicas take turns polling Telegram's updates; a dead holder's turn ends after this
+    poll_lease: Duration = timedelta(seconds=30)
 
     @field_validator("token")
     @classmethod

@@ -198,3 +198,29 @@ class Store(ABC):
     def history_summary(self) -> dict[str, tuple[int, date | None, date | None]]:
         """Symbol → (rows, first date, last date) of the cached daily history (``status``)."""
         raise NotImplementedError
+
+    # The Telegram cockpit (schema version 3): mutes and the getUpdates lease.
+
+    def set_mute(self, rule_id: str, until: datetime, by: str | None, now: datetime) -> None:
+        """Mute ``rule_id`` (``*``: every rule) until ``until``; replaces an earlier mute."""
+        raise NotImplementedError
+
+    def clear_mutes(self, rule_id: str | None = None) -> int:
+        """Lift the mute of ``rule_id`` (None: every mute); how many were lifted."""
+        raise NotImplementedError
+
+    def mutes(self, now: datetime) -> dict[str, datetime]:
+        """Rule id (``*``: all rules) → until when it is muted, for mutes still running."""
+        raise NotImplementedError
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; True if held."""
+        raise NotImplementedError
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up the lease ``name`` now if ``holder`` has it."""
+        raise NotImplementedError
+
+    def advance_mark(self, name: str, holder: str, mark: int) -> bool:
+        """Raise the lease's mark to ``mark`` if ``holder`` holds it and it is lower; True if so."""
+        raise NotImplementedError
