@@ -57,6 +57,8 @@ CONSOLE_CHAT = "console"
 #: Store keys written in the cycle's transaction, with the rule states.
 SANITY_KEY = "sanity"
 CLOSES_KEY = "closes_seen"
+#: The engine's newest-seen map ("SYMBOL/kind" → time), apart from the rule states.
+SEEN_KEY = "seen"
 #: How long start-up waits for history before the first poll (loads go on in the background).
 STARTUP_DEADLINE = timedelta(seconds=10)
 
@@ -291,7 +293,12 @@ class Worker:
             observations.append(Observation(symbol="*", time=now, value=0.0, kind="tick"))
             report.observations = observations
             result = self.engine.evaluate(
-                observations, self.history, states, self.clock, skip=report.unseeded
+                observations,
+                self.history,
+                states,
+                self.clock,
+                skip=report.unseeded,
+                seen=snapshot.values.get(SEEN_KEY),
             )
             evaluation.append((result, checker, closes_seen))
             deliveries = [(alert, self.chats_for(alert)) for alert in result.alerts]
@@ -299,11 +306,15 @@ class Worker:
             return Outcome(
                 states={**reconciled, **result.states},
                 deliveries=deliveries,
-                values={SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen},
+                values={
+                    SANITY_KEY: checker.state(),
+                    CLOSES_KEY: closes_seen,
+                    SEEN_KEY: result.seen,
+                },
             )
 
         self.states, report.new_alert_ids = await asyncio.to_thread(
-            self.store.transact, evaluate, now, (SANITY_KEY, CLOSES_KEY)
+            self.store.transact, evaluate, now, (SANITY_KEY, CLOSES_KEY, SEEN_KEY)
         )
         # Committed: only now is anything of this cycle "done" in memory.
         evaluated, self.sanity, self._closes_seen = evaluation[-1]
