@@ -261,7 +261,11 @@ def _healed(rule_id: str, previous: Mapping[str, Any], limit: datetime) -> Mappi
     would hold every later one back by cooldown. Such a state is not trustworthy at all, so the
     rule starts over and seeds itself from history, as on a first run.
     """
-    times = [*(previous.get("seen") or {}).values(), previous.get("last_alert")]
+    legacy = previous.get("seen")
+    last_alert = previous.get("last_alert")
+    if not legacy and last_alert is None:
+        return previous  # nothing to parse: the common case of a quiet rule
+    times = [*(legacy or {}).values(), last_alert]
     try:
         poisoned = any(t is not None and datetime.fromisoformat(t) > limit for t in times)
     except (TypeError, ValueError):
