@@ -41,3 +41,17 @@ def test_check_imports_no_pandas_nor_calendars() -> None:
 
 def test_help_imports_no_pandas_nor_calendars() -> None:
     assert _heavy_modules("--help") == ""
+
+
+def test_the_live_worker_imports_no_pandas_until_a_source_needs_it() -> None:
+    """The worker, scheduler and sources load without pandas (≈40 MB resident): only the CSV
+    parsing of the csv/FRED sources imports it, when they first parse."""
+    code = (
+        "import sys, bot.app, bot.scheduler, bot.worker, bot.sources\n"
+        f"print('HEAVY:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "HEAVY:"
