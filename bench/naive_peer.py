@@ -110,10 +110,10 @@ def main() -> int:
 
 def harness(crossings: int, hold: float, every: float) -> int:
     sys.path.insert(0, str(ROOT))
+    import logging
+
     from tests.fakes.telegram import FAKE_TOKEN, FakeTelegram
     from tests.fakes.yahoo import YahooFake, chart_response
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     yahoo = YahooFake().start()
@@ -189,7 +189,8 @@ def harness(crossings: int, hold: float, every: float) -> int:
             stats = {name: proc_stats(p.pid) for name, p in procs.items()}
             if os.environ.get("BENCH_LOGS"):
                 for name in procs:
-                    print(f"--- {name} log tail", (Path(scratch) / f"{name}.log").read_text()[-3000:])
+                    tail = (Path(scratch) / f"{name}.log").read_text()[-3000:]
+                    print(f"--- {name} log tail", tail)
         finally:
             for p in procs.values():
                 p.terminate()
