@@ -61,8 +61,11 @@ def quotes(symbols: int, moment: datetime, cycle: int) -> list[Observation]:
     ]
 
 
-def bench_engine(config: Config, cycles: int) -> tuple[list[float], dict[str, Any]]:
-    """CPU seconds per ``Engine.evaluate`` over ``cycles`` quiet cycles (states carried)."""
+def bench_engine(
+    config: Config, cycles: int, quoted: int | None = None
+) -> tuple[list[float], dict[str, Any]]:
+    """CPU seconds per ``Engine.evaluate`` over ``cycles`` quiet cycles (states carried);
+    ``quoted``: how many symbols get a new quote each cycle (default: all)."""
     engine = Engine.from_config(config)
     clock = FakeClock(START)
     states: dict[str, Any] = {}
@@ -72,7 +75,8 @@ def bench_engine(config: Config, cycles: int) -> tuple[list[float], dict[str, An
     written = 0
     for cycle in range(cycles + 1):
         clock.advance(timedelta(seconds=2))
-        observations = quotes(len(config.symbols), clock.now(), cycle)
+        count = len(config.symbols) if quoted is None or cycle == 0 else quoted
+        observations = quotes(count, clock.now(), cycle)
         started = time.process_time()
         result = evaluate(engine, observations, history, states, clock, seen)
         elapsed = time.process_time() - started
@@ -104,6 +108,7 @@ def bench_store(config: Config, store: Store, cycles: int) -> tuple[list[float],
     clock = FakeClock(START)
     store.migrate()
     times: list[float] = []
+    walls: list[float] = []
     history = History()
     counts = {"write_tx": 0.0, "rows": 0.0}
     for cycle in range(cycles + 1):
@@ -117,15 +122,20 @@ def bench_store(config: Config, store: Store, cycles: int) -> tuple[list[float],
             return Outcome(states=result.states, deliveries=[], values=values)
 
         before = dict(getattr(store, "io", {}))
-        started = time.process_time()
+        started, wall = time.process_time(), time.perf_counter()
         store.transact(run, clock.now(), ("seen",))
         elapsed = time.process_time() - started
+        wall = time.perf_counter() - wall
         after = getattr(store, "io", {})
         if cycle:
             times.append(elapsed)
+            walls.append(wall)
             counts["write_tx"] += after.get("write_tx", 0) - before.get("write_tx", 0)
             counts["rows"] += after.get("rows", 0) - before.get("rows", 0)
-    return times, {k: v / max(cycles, 1) for k, v in counts.items()}
+    result = {k: v / max(cycles, 1) for k, v in counts.items()}
+    result["wall_median"] = statistics.median(walls)
+    result["counted"] = float(hasattr(store, "io"))
+    return times, result
 
 
 def describe(times: list[float]) -> str:
@@ -159,15 +169,18 @@ def main() -> int:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(18)
         return 0
     if args.scaling:
-        print("engine CPU per quiet cycle (median), all symbols quoted / 1 symbol quoted:")
-        print(f"{'rules':>7} {'symbols':>8} {'all quoted':>12} {'rows/cycle':>11}")
+        print("Engine.evaluate CPU per quiet cycle (median): every symbol quoted / one symbol")
+        print(f"{'rules':>7} {'symbols':>8} {'all quoted':>12} {'one quoted':>12} {'rows':>5}")
         for rules in (100, 1000, 10000):
             for symbols in (5, 50, 200):
                 config = make_config(rules, symbols, "mixed")
-                times, info = bench_engine(config, max(5, args.cycles // (rules // 100 or 1)))
+                cycles = max(5, args.cycles // (rules // 100 or 1))
+                times, info = bench_engine(config, cycles)
+                one, _ = bench_engine(config, cycles, quoted=1)
                 print(
                     f"{rules:>7} {symbols:>8} {statistics.median(times) * 1000:9.2f} ms "
-                    f"{info['states_changed_per_cycle']:>11.0f}"
+                    f"{statistics.median(one) * 1000:9.2f} ms "
+                    f"{info['states_changed_per_cycle']:>5.0f}"
                 )
         return 0
     from bot.store import open_store
@@ -196,10 +209,15 @@ def main() -> int:
                 finally:
                     _drop(store, name)
                     store.close()
-                print(
-                    f"  inside the transaction, {name:10}: {describe(times)}  "
+                written = (
                     f"write tx/cycle {counts['write_tx']:.0f}, rows written/cycle "
                     f"{counts['rows']:.0f}"
+                    if counts["counted"]
+                    else "(this store counts no writes)"
+                )
+                print(
+                    f"  inside the transaction, {name:10}: CPU {describe(times)}, wall median "
+                    f"{counts['wall_median'] * 1000:.2f} ms; {written}"
                 )
     return 0
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -169,9 +170,10 @@ def harness(crossings: int, hold: float, every: float) -> int:
             cpu_start = {name: proc_stats(p.pid)[1] for name, p in procs.items()}
             polling_started = time.monotonic()
             latencies: dict[str, list[float]] = {name: [] for name in procs}
+            jitter = random.Random(2500)  # price changes fall anywhere between two polls
             for _ in range(crossings):
                 quote(2490.0)
-                time.sleep(hold)
+                time.sleep(hold + jitter.uniform(0, every))
                 counts = {n: len(telegram.sent_to(c)) for n, c in chats.items()}
                 changed = time.monotonic()
                 quote(2510.0)
