@@ -43,8 +43,17 @@ class EvaluationResult:
 
 def build_rules(config: Config) -> list[Rule[Any]]:
     """Instantiate every configured rule through the registry."""
-    context = RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules)
+    context = _context(config)
     return [RULES.get(params.type)(params, context) for params in config.rules]
+
+
+def _context(config: Config) -> RuleContext:
+    return RuleContext(
+        tz=config.tz,
+        symbols=config.symbols,
+        all_rules=config.rules,
+        admin_chat=config.telegram.admin_chat,
+    )
 
 
 class Engine:
@@ -69,12 +78,14 @@ class Engine:
         # (symbol, kind) → indexes of the enabled rules wanting it, filled on first sight
         # (Rule.wants decides on symbol and kind only, and rules never change once built)
         self._index: dict[tuple[str, str], tuple[int, ...]] = {}
+        # rule id → whether its template uses market-context fields (computed only then)
+        self._context_templates: dict[str, bool] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
         return cls(
             build_rules(config),
-            RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules),
+            _context(config),
             config.sanity.max_skew,
         )
 
@@ -164,7 +175,7 @@ class Engine:
                 continue
             last_alert = previous.get("last_alert")
             for draft in drafts:
-                alert = self._alert(rule, draft)
+                alert = self._alert(rule, draft, history)
                 if self._cooling_down(params, last_alert, draft.time):
                     log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
                     result.suppressed.append(alert)
@@ -207,11 +218,50 @@ class Engine:
             return False
         return moment - datetime.fromisoformat(last_alert) < params.cooldown
 
-    def _alert(self, rule: Rule[Any], draft: AlertDraft) -> Alert:
+    def _uses_context(self, params: RuleParams) -> bool:
+        """Whether the rule's template names a market-context field (``{drought_rank}``…)."""
+        found = self._context_templates.get(params.id)
+        if found is None:
+            import string
+
+            from bot.context import TEMPLATE_FIELDS
+
+            try:
+                names = {f for _, f, _, _ in string.Formatter().parse(params.template or "") if f}
+            except ValueError:
+                names = set()
+            found = self._context_templates[params.id] = bool(names & set(TEMPLATE_FIELDS))
+        return found
+
+    def _context_fields(self, draft: AlertDraft, history: History) -> dict[str, str]:
+        """The facts of the alert's symbol (bot.context) as of the alert: through the close of
+        its day once that session has closed by the alert's time, else through the day before
+        (an intraday alert never reads its own day's close: no look-ahead in backtests)."""
+        from bot.calendars import get_calendar
+        from bot.context import template_fields_for
+
+        if draft.day is not None:
+            cutoff = draft.day
+        else:
+            spec = self.context.symbols.get(draft.symbol)
+            calendar = get_calendar(spec.calendar if spec is not None else "always")
+            cutoff = draft.time.astimezone(calendar.tz).date()
+            session = calendar.session_on(cutoff)
+            if session is None or session.close > draft.time:
+                cutoff -= timedelta(days=1)
+        return template_fields_for(history.get(draft.symbol), cutoff)
+
+    def _alert(self, rule: Rule[Any], draft: AlertDraft, history: History | None = None) -> Alert:
         params = rule.params
         text = draft.text
         if params.template is not None:
+            context_fields = (
+                self._context_fields(draft, history)
+                if history is not None and self._uses_context(params)
+                else {}
+            )
             fields = {
+                **context_fields,
                 "rule": params.id,
                 "symbol": draft.symbol,
                 "name": self.context.name(draft.symbol),
@@ -248,7 +298,9 @@ class Engine:
             value=draft.value,
             text=text,
             silent=params.silent or quiet,
-            chats=tuple(params.chats or ()),
+            chats=(self.context.admin_chat,)
+            if draft.to_admin and self.context.admin_chat
+            else tuple(params.chats or ()),
             day=draft.day,
         )
 
