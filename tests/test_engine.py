@@ -388,3 +388,26 @@ def test_quiet_hours_start_is_inside_and_end_is_outside() -> None:
 
     assert silent_at(22, 0) and silent_at(6, 59) and silent_at(0, 0)
     assert not silent_at(7, 0) and not silent_at(21, 59)
+
+
+def test_states_written_before_the_shared_map_still_skip_repeats() -> None:
+    """An upgrade: stored states hold per-rule "seen" maps and no shared one exists yet. The
+    quote they already evaluated is a repeat (not re-evaluated), and the rule's state is
+    rewritten once without its own map."""
+    engine = Engine.from_config(make_config(cross()))
+    legacy = {
+        "rut-2500": {
+            "rule": {"levels": {"2500": {"up": False, "down": True}}},
+            "last_alert": None,
+            "seen": {"RUT/price": START.isoformat()},
+        }
+    }
+    repeat = Observation("RUT", START, 2490.0, "price")  # would re-arm the rule if evaluated
+    result = engine.evaluate([repeat], History(), legacy, CLOCK)
+    assert result.states == {} and result.seen == {"RUT/price": START.isoformat()}
+    newer = Observation("RUT", START + timedelta(minutes=1), 2491.0, "price")
+    result = engine.evaluate([newer], History(), legacy, CLOCK)
+    assert result.states["rut-2500"] == {
+        "rule": {"levels": {"2500": {"up": True, "down": False}}},
+        "last_alert": None,
+    }
