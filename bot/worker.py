@@ -437,14 +437,18 @@ class Worker:
     async def _final_closes(
         self, now: datetime, due: Sequence[str], report: CycleReport
     ) -> list[Observation]:
-        """Final daily closes not seen before, for due symbols whose session is now final."""
-        observations: list[Observation] = []
-        for symbol_id in due:
-            spec = self.config.symbols[symbol_id]
-            observation = await self._final_close(symbol_id, spec, now, report)
-            if observation is not None:
-                observations.append(observation)
-        return observations
+        """Final daily closes not seen before, for due symbols whose session is now final.
+
+        Fetched concurrently: at a close every symbol of a market is due at once, and a
+        source slow to publish the bar must not delay the others (the poller backs off per
+        symbol while a bar is missing)."""
+        found = await asyncio.gather(
+            *(
+                self._final_close(symbol_id, self.config.symbols[symbol_id], now, report)
+                for symbol_id in due
+            )
+        )
+        return [observation for observation in found if observation is not None]
 
     async def _final_close(
         self, symbol_id: str, spec: SymbolConfig, now: datetime, report: CycleReport

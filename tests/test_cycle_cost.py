@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -123,3 +123,53 @@ async def _quiet_cycles(url: str, yahoo: YahooFake, clock: FakeClock) -> None:
         assert rule_rows_written_at(store, clock.now()) == 4
     finally:
         await worker.stop()
+
+
+def test_final_closes_of_the_due_symbols_are_fetched_concurrently(tmp_path: Path) -> None:
+    """At a market's close every symbol's daily bar is asked for at once: each answer is held
+    at the fake until all three requests are in flight (one after another never gets there)."""
+    from zoneinfo import ZoneInfo
+
+    from tests.fakes.yahoo import Reply
+
+    ny = ZoneInfo("America/New_York")
+    tuesday_close = datetime(2024, 11, 26, 16, 0, tzinfo=ny)
+    clock = FakeClock(tuesday_close + timedelta(minutes=15))  # final (settle 10 min)
+    rules = "\n".join(
+        f"  - {{id: {s}-close, type: cross, symbol: {s}, level: 150, on: close}}" for s in SYMBOLS
+    )
+    with YahooFake() as yahoo:
+        text = CONFIG.format(
+            state=f"sqlite:///{tmp_path / 'state.sqlite'}",
+            yahoo=yahoo.base_url,
+            symbols="\n".join(f"  {s}: {{source: yahoo, calendar: XNYS}}" for s in SYMBOLS),
+            rules=rules,
+        ).replace("poll: {every: 60s}", "poll: {every: 60s, after_close: 20m}")
+        worker = build_worker(parse_config(text, "config.yaml", {}), clock=clock)
+        bars = [(date(2024, 11, 25), 100.0), (date(2024, 11, 26), 101.0)]
+        for s in SYMBOLS:
+            yahoo.script(
+                yahoo.chart_path(s),
+                [chart_response(price=101.0, time=tuesday_close, symbol=s)],
+                query={"range": "1d"},
+            )
+            yahoo.chart(s, Reply(chart_response(price=1.0, bars=bars, symbol=s), delay=30))
+
+        async def cycle() -> tuple[int, list[str]]:
+            await worker.start()
+            try:
+                task = asyncio.create_task(worker.poll_once())
+                for _ in range(1000):  # until all are in flight, or the cycle ends
+                    if yahoo.in_flight >= len(SYMBOLS) or task.done():
+                        break
+                    await asyncio.sleep(0.01)
+                at_once = yahoo.in_flight
+                yahoo.release()
+                report = await task
+                return at_once, [o.symbol for o in report.observations if o.kind == "close"]
+            finally:
+                await worker.stop()
+
+        at_once, closes = asyncio.run(cycle())
+    assert at_once == len(SYMBOLS)
+    assert sorted(closes) == sorted(SYMBOLS)
