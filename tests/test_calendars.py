@@ -322,6 +322,71 @@ def test_schedule_is_computed_once_per_span_of_years(monkeypatch: pytest.MonkeyP
     assert len(loads) == 3
 
 
+def _library_sessions(calendar: ExchangeCalendar, start: str, end: str) -> dict[date, tuple]:
+    """The library's own ``schedule()`` over a wide span (it builds every holiday it knows)."""
+    frame = calendar._library.schedule(start_date=start, end_date=end)
+    return {
+        label.date(): (
+            row.market_open.to_pydatetime().astimezone(UTC),
+            row.market_close.to_pydatetime().astimezone(UTC),
+        )
+        for label, row in frame.iterrows()
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "years"),
+    [
+        # year ends where New Year's Day falls on a weekend (observed or not), 9/11, the 2025
+        # day of mourning; CME: its holiday rules start in 1970 (none before, as the library)
+        ("XNYS", (1999, 2000, 2001, 2004, 2005, 2010, 2011, 2016, 2021, 2022, 2025)),
+        ("CME", (1969, 1970, 2004, 2005, 2010, 2011, 2021, 2022, 2025)),
+    ],
+)
+def test_range_limited_schedule_matches_the_library_full_schedule(
+    name: str, years: tuple[int, ...]
+) -> None:
+    """Loading one year at a time (holidays evaluated for that span only) gives exactly the
+    sessions of the library's full schedule, including the first and last days of the year."""
+    library = _library_sessions(
+        ExchangeCalendar(name, name if name == "XNYS" else "CME_Equity"),
+        f"{years[0] - 1}-01-01",
+        f"{years[-1] + 1}-12-31",
+    )
+    for year in years:
+        calendar = ExchangeCalendar(name, name if name == "XNYS" else "CME_Equity")
+        sessions = calendar.sessions_between(date(year, 1, 1), date(year, 12, 31))
+        got = {s.date: (s.open, s.close) for s in sessions}
+        want = {d: v for d, v in library.items() if d.year == year}
+        assert got == want, year
+        # boundary days: the last session of the year before and the first of the next one
+        before = max(d for d in library if d.year == year - 1)
+        after = min(d for d in library if d.year == year + 1)
+        for day in (before, after):
+            session = calendar.session_on(day)
+            assert session is not None and (session.open, session.close) == library[day]
+
+
+def test_a_narrow_run_loads_only_its_years_and_then_hits_the_cache(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calendar = ExchangeCalendar("XNYS", "XNYS")
+    loads: list[tuple[int, int]] = []
+    real_load = calendar._load
+
+    def counting_load(lo: int, hi: int) -> list[Session]:
+        loads.append((lo, hi))
+        return real_load(lo, hi)
+
+    monkeypatch.setattr(calendar, "_load", counting_load)
+    first = calendar.sessions_between(date(2024, 11, 1), date(2025, 3, 1))
+    assert loads == [(2024, 2025)]
+    again = calendar.sessions_between(date(2024, 11, 1), date(2025, 3, 1))
+    calendar.session_on(date(2025, 1, 9))
+    assert loads == [(2024, 2025)]  # cache hit: no second load
+    assert again == first and first[0].date == date(2024, 11, 1)
+
+
 # -- always -----------------------------------------------------------------------------------
 
 
