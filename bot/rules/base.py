@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -24,6 +25,11 @@ from bot.registry import Registry
 P = TypeVar("P", bound=RuleParams)
 
 RuleState = dict[str, Any]
+
+#: Rule id → that rule's own state (what its ``evaluate`` returned), read-only.
+PeerStates = Mapping[str, Mapping[str, Any]]
+
+_NO_PEERS: PeerStates = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,10 @@ class Rule(ABC, Generic[P]):
         on = getattr(params, "on", None)
         self._kinds = frozenset({"close"}) if on == "close" else self.observation_kinds
         self._watched = frozenset(self.symbols())
+        #: the states of the rules named by :meth:`peer_rules`, as of the start of the current
+        #: evaluation (set by the engine before each ``evaluate``; empty until then)
+        self.peers: PeerStates = _NO_PEERS
+        self._peer_ids = tuple(dict.fromkeys(r for _, r, _ in params.watched_rules()))
 
     @property
     def id(self) -> str:
@@ -65,6 +75,17 @@ class Rule(ABC, Generic[P]):
     def symbols(self) -> list[str]:
         """Symbol ids whose observations this rule reads."""
         return self.params.watched_symbols()
+
+    def peer_rules(self) -> Sequence[str]:
+        """Ids of other rules whose states this rule reads through :attr:`peers` (e.g. the
+        digest quoting a ``rate_odds`` rule's odds).
+
+        The engine hands them over read-only, as they were when the evaluation began (a
+        poll cycle; a backtest's one pass), so the outcome never depends on the order in
+        which rules run within it. A rule must not mutate them. Default: those its params
+        name (:meth:`~bot.config.RuleParams.watched_rules`).
+        """
+        return self._peer_ids
 
     def history_days(self) -> int | None:
         """Days of daily history the rule needs before its first live observation.

@@ -201,3 +201,16 @@ def odds_summaries(
         if text:
             found[params.id] = str(text)
     return found
+
+
+def odds_lines(rule_id: str, summary: str | None) -> list[str]:
+    """How ``report`` and the digest show one ``rate_odds`` rule's latest ``summary``::
+
+        Market-implied odds (cut-odds):
+          FOMC 2026-12-09: cut 72%, hold 28% (most likely 3.25–3.50%)
+
+    or ``Market-implied odds (cut-odds): no odds yet`` before it has priced a curve."""
+    head = f"Market-implied odds ({rule_id}):"
+    if not summary:
+        return [f"{head} no odds yet"]
+    return [head, *(f"  {line}" for line in summary.splitlines())]
