@@ -250,3 +250,18 @@ def test_readme_digest_odds_example_is_valid_config() -> None:
     config = parse_config(text, "README digest odds example", {})
     digest = next(r for r in config.rules if r.type == "digest")
     assert digest.watched_rules() == [("odds", "cut-odds", "rate_odds")]
+
+
+def test_odds_blocks_for_status() -> None:
+    """The block ``/status`` and ``report`` print: every enabled rate_odds rule, in order."""
+    from bot.rules.rate_odds import odds_blocks
+
+    other = {**ODDS_RULE, "id": "hike-odds"}
+    off = {**ODDS_RULE, "id": "off-odds", "enabled": False}
+    config = make_config(ODDS_RULE, other, off, DIGEST)
+    states = {"hike-odds": {"rule": {"summary": SUMMARY}}, "off-odds": {"rule": {"summary": "x"}}}
+    assert odds_blocks(config.rules, states) == [
+        ["Market-implied odds (cut-odds): no odds yet"],
+        ["Market-implied odds (hike-odds):", f"  {SUMMARY}"],
+    ]
+    assert odds_blocks(make_config({**DIGEST, "odds": []}).rules, states) == []

@@ -97,30 +97,31 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 def _print_odds(config: Config, as_json: bool, out: TextIO, err: TextIO) -> None:
     """The latest odds of every enabled ``rate_odds`` rule, from the rule states in the store
     (read, never written: no store yet means no odds yet)."""
-    from bot.rules.rate_odds import odds_lines
+    from bot.rules.rate_odds import odds_blocks
 
     rules = [p for p in config.rules if p.type == "rate_odds" and p.enabled]
     if not rules:
         return
     states = _stored_states(config, err)
+    if not as_json:
+        for block in odds_blocks(config.rules, states):
+            print("\n".join(block) + "\n", file=out)
+        return
     for params in rules:
         engine_state = states.get(params.id) or {}
         own = engine_state.get("rule") or {}
         summary = own.get("summary") if isinstance(own, dict) else None
         summary = summary if isinstance(summary, str) and summary else None
-        if as_json:
-            seen = [t for t in (engine_state.get("seen") or {}).values() if isinstance(t, str)]
-            row = {
-                "rule": params.id,
-                "type": params.type,
-                "odds": summary.splitlines() if summary else None,
-                "meeting": own.get("meeting") if summary else None,
-                "p_cut": own.get("p_cut") if summary else None,
-                "as_of": max(seen) if summary and seen else None,  # its newest quote's time
-            }
-            print(json.dumps(row, ensure_ascii=False), file=out)
-        else:
-            print("\n".join(odds_lines(params.id, summary)) + "\n", file=out)
+        seen = [t for t in (engine_state.get("seen") or {}).values() if isinstance(t, str)]
+        row = {
+            "rule": params.id,
+            "type": params.type,
+            "odds": summary.splitlines() if summary else None,
+            "meeting": own.get("meeting") if summary else None,
+            "p_cut": own.get("p_cut") if summary else None,
+            "as_of": max(seen) if summary and seen else None,  # its newest quote's time
+        }
+        print(json.dumps(row, ensure_ascii=False), file=out)
 
 
 def _stored_states(config: Config, err: TextIO) -> dict[str, Any]:

@@ -214,3 +214,17 @@ def odds_lines(rule_id: str, summary: str | None) -> list[str]:
     if not summary:
         return [f"{head} no odds yet"]
     return [head, *(f"  {line}" for line in summary.splitlines())]
+
+
+def odds_blocks(
+    rules: Sequence[RuleParams], states: Mapping[str, Mapping[str, Any]]
+) -> list[list[str]]:
+    """:func:`odds_lines` of every enabled ``rate_odds`` rule, in config order ("no odds yet"
+    for one without a summary), from the engine's states: the block ``report`` and ``/status``
+    print (``[]`` when the config has no such rule)."""
+    found = odds_summaries(rules, states)
+    return [
+        odds_lines(params.id, found.get(params.id))
+        for params in rules
+        if params.type == "rate_odds" and params.enabled
+    ]
