@@ -1,5 +1,9 @@
 """The rule contract: a pure function of (observations, history, state, clock) → alerts.
 
+A rule may also read the states of other rules its params name
+(:meth:`~bot.config.RuleParams.watched_rules`): the engine sets :attr:`Rule.peers` to them,
+read-only and as of the start of the evaluation, before each ``evaluate``.
+
 A rule type is one module in ``bot/rules/`` that subclasses :class:`Rule`, declares its
 ``params_model`` (a :class:`~bot.config.RuleParams` subclass) and registers itself with
 ``@RULES.register("name")``. The engine (``bot.engine``) applies the options every rule shares
