@@ -37,6 +37,7 @@ class EvaluationResult:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     suppressed: list[Alert] = field(default_factory=list)  # held back by cooldown
+    muted: list[Alert] = field(default_factory=list)  # held back by a /mute (recorded, not sent)
     errors: dict[str, str] = field(default_factory=dict)  # rule id → what went wrong
 
 
@@ -90,6 +91,7 @@ class Engine:
         states: Mapping[str, Mapping[str, Any]],
         clock: Clock,
         skip: Collection[str] = (),
+        mutes: Mapping[str, datetime] | None = None,
     ) -> EvaluationResult:
         """Run every enabled rule over the observations it wants.
 
@@ -97,10 +99,15 @@ class Engine:
         A rule that raises is logged and keeps its previous state; other rules go on.
         Rules whose id is in ``skip`` (unseeded: their history is not loaded yet) evaluate
         nothing and keep their state untouched, as if they had seen no observation.
+        ``mutes`` (rule id, or ``*`` for every rule → until when, from ``/mute``): a muted
+        rule evaluates as usual, but its alerts are recorded in its state (``muted``: how many,
+        the last one) and logged instead of being returned; they do not start a cooldown.
         """
         result = EvaluationResult()
         ordered = sorted(observations, key=_by_time)
-        limit = clock.now() + self.max_skew
+        now = clock.now()
+        limit = now + self.max_skew
+        live_mutes = {k: v for k, v in (mutes or {}).items() if v > now}
         if ordered and ordered[-1].time > limit:
             # Sanity rejects these first; this is the guard of the state itself: a time in the
             # future, once remembered as "newest seen", would hide every real observation.
@@ -162,8 +169,32 @@ class Engine:
                 result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
                 continue
             last_alert = previous.get("last_alert")
+            muted_until = (
+                max((live_mutes[k] for k in (rule.id, "*") if k in live_mutes), default=None)
+                if live_mutes
+                else None
+            )
+            muted = previous.get("muted")
             for draft in drafts:
                 alert = self._alert(rule, draft, history)
+                if muted_until is not None:
+                    log.info(
+                        "rule %s: alert %s muted until %s (recorded, not sent): %s",
+                        rule.id,
+                        alert.id,
+                        muted_until.isoformat(),
+                        alert.text,
+                    )
+                    result.muted.append(alert)
+                    muted = {
+                        "count": int((muted or {}).get("count") or 0) + 1,
+                        "last": {
+                            "id": alert.id,
+                            "time": alert.time.isoformat(),
+                            "text": alert.text,
+                        },
+                    }
+                    continue
                 if self._cooling_down(params, last_alert, draft.time):
                     log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
                     result.suppressed.append(alert)
@@ -176,6 +207,8 @@ class Engine:
                 "last_alert": last_alert,
                 "seen": {key: moment.isoformat() for key, moment in seen.items()},
             }
+            if muted:
+                result.states[rule.id]["muted"] = muted
         result.alerts.sort(key=_by_time)
         return result
 
@@ -280,6 +313,7 @@ class Engine:
             if draft.to_admin and self.context.admin_chat
             else tuple(params.chats or ()),
             day=draft.day,
+            chart=bool(getattr(params, "chart", False)),
         )
 
 

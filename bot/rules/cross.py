@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
@@ -32,6 +32,8 @@ class CrossParams(RuleParams):
     direction: Literal["up", "down", "both"] = "up"
     on: Literal["price", "close"] = "price"
     rearm: ThresholdValue | None = None
+    #: attach the symbol's chart (a picture) to the alert in Telegram
+    chart: StrictBool = False
 
     @model_validator(mode="after")
     def _one_of_level_levels(self) -> CrossParams:

@@ -98,6 +98,17 @@ def schema_v1(seq_column: str, *extra: str) -> tuple[str, ...]:
     )
 
 
+#: Version 3 (issue 10, the Telegram cockpit): mutes set with ``/mute`` and the leases replicas
+#: take turns on (one ``getUpdates`` poller per bot), with the last update id handled.
+SCHEMA_V3 = (
+    "CREATE TABLE IF NOT EXISTS mutes ("
+    " rule_id TEXT PRIMARY KEY, until TEXT NOT NULL, by_user TEXT, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS leases ("
+    " name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL,"
+    " mark BIGINT NOT NULL DEFAULT 0)",
+)
+
+
 def _ids(text: str | None) -> tuple[int, ...]:
     """The ``message_ids`` column (JSON list, or NULL) as a tuple of ints."""
     return tuple(int(m) for m in json.loads(text)) if text else ()
@@ -126,6 +137,22 @@ class Migration:
 
     version: int
     statements: tuple[str, ...]
+
+
+#: Migrations every backend applies after its own version 1, in order (append new ones here).
+SHARED_MIGRATIONS: tuple[Migration, ...] = (
+    # v2 (issue 11): the claim's scan of pending rows stays on a small index however many
+    # sent/failed rows pile up; pruning finds old finished rows by when they finished.
+    Migration(
+        2,
+        (
+            "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) "
+            "WHERE status = 'pending'",
+            "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, sent_at)",
+        ),
+    ),
+    Migration(3, SCHEMA_V3),
+)
 
 
 class SqlStore(Store):
@@ -492,6 +519,37 @@ class SqlStore(Store):
         counts.update({status: int(n) for status, n in rows})
         return counts
 
+    def prune_outbox(self, before: datetime) -> int:
+        """Delete sent and failed rows that finished before ``before`` (sent: ``sent_at``;
+        failed: when it was given up), then alerts left with no row. Pending rows are never
+        touched. Returns how many outbox rows went."""
+        stamp = to_db_time(before)
+        with self._tx("prune outbox") as tx:
+            cursor = tx.execute(
+                "DELETE FROM deliveries WHERE (status = 'sent' AND sent_at < ?) "
+                "OR (status = 'failed' AND next_attempt_at < ?)",
+                (stamp, stamp),
+            )
+            pruned = max(cursor.rowcount, 0)
+            tx.execute(
+                "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
+                (stamp,),
+            )
+        return pruned
+
+    def history_summary(self) -> dict[str, tuple[int, date | None, date | None]]:
+        """Symbol → (rows, first date, last date) of the cached daily history."""
+        with self._tx("history summary", write=False) as tx:
+            rows = tx.execute("SELECT symbol, payload FROM history ORDER BY symbol").fetchall()
+        summary: dict[str, tuple[int, date | None, date | None]] = {}
+        for symbol, payload in rows:
+            dates = json.loads(payload).get("dates") or []
+            first = date.fromisoformat(dates[0]) if dates else None
+            last = date.fromisoformat(dates[-1]) if dates else None
+            summary[symbol] = (len(dates), first, last)
+        return summary
+
     # -- key/values and history ----------------------------------------------------------------
 
     def get_value(self, key: str) -> Any | None:
@@ -519,6 +577,74 @@ class SqlStore(Store):
             cursor = tx.execute(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                 (key, dump_json(value)),
+            )
+            return cursor.rowcount == 1
+
+    # -- mutes and leases (schema version 3) ------------------------------------------------
+
+    def set_mute(self, rule_id: str, until: datetime, by: str | None, now: datetime) -> None:
+        """Mute ``rule_id`` (or ``*``: every rule) until ``until`` (replaces an earlier mute)."""
+        with self._tx("set mute") as tx:
+            tx.execute(
+                "INSERT INTO mutes (rule_id, until, by_user, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (rule_id) DO UPDATE SET until = excluded.until, "
+                "by_user = excluded.by_user, created_at = excluded.created_at",
+                (rule_id, to_db_time(until), by, to_db_time(now)),
+            )
+
+    def clear_mutes(self, rule_id: str | None = None) -> int:
+        """Lift the mute of ``rule_id`` (None: every mute); how many were lifted."""
+        with self._tx("clear mutes") as tx:
+            if rule_id is None:
+                return int(tx.execute("DELETE FROM mutes").rowcount)
+            return int(tx.execute("DELETE FROM mutes WHERE rule_id = ?", (rule_id,)).rowcount)
+
+    def mutes(self, now: datetime) -> dict[str, datetime]:
+        """Rule id (``*``: all rules) → until when it is muted; only mutes still running."""
+        with self._tx("read mutes", write=False) as tx:
+            rows = tx.execute("SELECT rule_id, until FROM mutes").fetchall()
+        out: dict[str, datetime] = {}
+        for rule_id, until in rows:
+            moment = from_db_time(until)
+            if moment is not None and moment > now:
+                out[str(rule_id)] = moment
+        return out
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; True if held.
+
+        Atomic across processes: of two replicas asking at once, one gets it; a lease whose
+        holder stopped renewing is free once it expired."""
+        until = to_db_time(now + ttl)
+        with self._tx("acquire lease") as tx:
+            tx.execute(
+                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, holder, until),
+            )
+            cursor = tx.execute(
+                "UPDATE leases SET holder = ?, until = ? "
+                "WHERE name = ? AND (holder = ? OR until < ?)",
+                (holder, until, name, holder, to_db_time(now)),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up now if ``holder`` has it (a clean stop: no wait for the expiry)."""
+        with self._tx("release lease") as tx:
+            tx.execute(
+                "UPDATE leases SET until = ? WHERE name = ? AND holder = ?",
+                (to_db_time(datetime(1970, 1, 1, tzinfo=UTC)), name, holder),
+            )
+
+    def advance_mark(self, name: str, holder: str, mark: int) -> bool:
+        """Raise the lease's mark (the last update id handled) to ``mark`` if ``holder`` has the
+        lease and the mark is lower; True when it did. One True per mark across replicas: an
+        update handled by one is never handled again by another."""
+        with self._tx("advance mark") as tx:
+            cursor = tx.execute(
+                "UPDATE leases SET mark = ? WHERE name = ? AND holder = ? AND mark < ?",
+                (mark, name, holder, mark),
             )
             return cursor.rowcount == 1
 
