@@ -265,3 +265,45 @@ def test_odds_blocks_for_status() -> None:
         ["Market-implied odds (hike-odds):", f"  {SUMMARY}"],
     ]
     assert odds_blocks(make_config({**DIGEST, "odds": []}).rules, states) == []
+
+
+# -- /status (the Telegram cockpit) ---------------------------------------------------------------
+
+ODDS_RULES = """\
+  - {id: cut-odds, type: rate_odds, contracts: {"2024-12": RUT}, calendar: FED, threshold: 50%}
+  - {id: later-odds, type: rate_odds, contracts: {"2025-01": RUT}, calendar: FED, threshold: 50%}
+"""
+
+
+@pytest.mark.timeout(60)
+def test_status_ends_with_the_odds(tmp_path: Path, fake_telegram: Any) -> None:
+    """``/status`` (all symbols) closes with every rate_odds rule's latest odds, from the
+    store; ``/status RUT`` is about RUT only."""
+    import asyncio
+
+    from tests.cockpit_support import (
+        PRIVATE,
+        T0,
+        make_config,
+        new_worker,
+        running_cockpit,
+        wait_for,
+    )
+
+    worker = new_worker(make_config(tmp_path, fake_telegram, extra=ODDS_RULES), FakeClock(T0))
+    worker.store.commit({"cut-odds": {"rule": {"summary": SUMMARY}}}, [], T0)
+
+    async def scenario() -> None:
+        async with running_cockpit(worker):
+            fake_telegram.message(PRIVATE, "/status")
+            fake_telegram.message(PRIVATE, "/status RUT")
+            await wait_for(lambda: len(fake_telegram.sent_to(PRIVATE)) == 2)
+
+    asyncio.run(scenario())
+    everything, one = [m.text for m in fake_telegram.sent_to(PRIVATE)]
+    assert everything.endswith(
+        f"\n\nMarket-implied odds (cut-odds):\n  {SUMMARY}"
+        "\n\nMarket-implied odds (later-odds): no odds yet"
+    )
+    assert "Russell 2000 (RUT)" in everything
+    assert "odds" not in one

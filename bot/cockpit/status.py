@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from bot.config import Config
 from bot.model import DailySeries, Observation
 from bot.rules.text import fmt_number, fmt_percent, fmt_signed, fmt_time, fmt_value
+
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 def levels_of(config: Config, symbol: str) -> list[float]:
@@ -128,3 +132,16 @@ def status_text(
         for symbol in symbols
     ]
     return "\n\n".join(blocks) or "No symbols configured."
+
+
+def odds_text(config: Config, store: Store) -> str:
+    """What follows the symbols in ``/status``: the latest odds of each ``rate_odds`` rule
+    (:func:`bot.rules.rate_odds.odds_blocks`), from the store's rule states as ``/rules`` reads
+    them (a replica's cockpit sees what the evaluating replica wrote); ``""`` without such
+    rules (the store is not read then)."""
+    if not any(params.type == "rate_odds" for params in config.rules):
+        return ""
+    from bot.rules.rate_odds import odds_blocks
+
+    blocks = odds_blocks(config.rules, store.load_states())
+    return "".join("\n\n" + "\n".join(block) for block in blocks)
