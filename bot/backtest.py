@@ -408,6 +408,8 @@ def _date_arg(text: str) -> date:
 
 def add_parser(subparsers: Any) -> None:
     """Register ``backtest`` on the CLI's subparsers (handler: :func:`run`)."""
+    from bot.commands.chart import add_backtest_args
+
     parser = subparsers.add_parser(
         "backtest",
         help="replay daily history through the rules and print the alerts they would have sent",
@@ -430,6 +432,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--start", type=_date_arg, metavar="DATE", help="first day to report")
     parser.add_argument("--end", type=_date_arg, metavar="DATE", help="last day to replay")
     parser.add_argument("--json", action="store_true", help="one JSON object per alert and line")
+    add_backtest_args(parser)
     parser.set_defaults(handler=run)
 
 
@@ -444,6 +447,7 @@ def run(
     ``sleep`` paces retries of sources asked for symbols without ``--data`` (tests pass a
     recorder)."""
     from bot.cli import read_config
+    from bot.commands.chart import backtest_chart_symbol, write_backtest_chart
     from bot.errors import ConfigError
 
     out = out or sys.stdout
@@ -454,6 +458,7 @@ def run(
     try:
         config = read_config(args.config)
         data = parse_data_args(args.data)
+        chart_symbol = backtest_chart_symbol(args, config, list(data))
         history, fetched = load_history(config, data, args.end, sleep)
     except ConfigError as exc:
         print(str(exc), file=err)
@@ -476,4 +481,8 @@ def run(
             f"({result.observations} observations, {result.warmup} for warm-up{source})",
             file=out,
         )
+    if chart_symbol is not None:
+        code = write_backtest_chart(args, config, history, chart_symbol, result.alerts, err)
+        if code:
+            return code
     return 1 if result.errors else 0

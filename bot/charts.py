@@ -1,0 +1,401 @@
+"""Charts as pictures: a PNG of a symbol's daily closes with its record, levels and alerts.
+
+One path for every picture: ``/chart`` and the **Chart** button in Telegram, ``python -m bot
+chart`` and ``python -m bot backtest --chart`` all call :func:`chart_for`, which gathers the
+record close, the levels of the rules on the symbol and the alert markers, and hands them to
+:func:`render_chart`.
+
+matplotlib is imported inside :func:`render_chart` only (``Figure`` + the Agg canvas, never
+``pyplot``: no global figure registry, no GUI backend, safe in a worker thread), so importing
+this module — and starting the bot or running ``check`` — costs nothing.
+
+The picture is made for a phone: 1280×960 pixels (Telegram's photo size), fonts that stay
+legible when the picture is shown 400 points wide, thousands separators, a few dated ticks.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from bot.errors import BotError
+from bot.model import Alert, DailySeries, History
+
+if TYPE_CHECKING:
+    from bot.config import Config
+
+#: Periods a chart can cover, each ending at the series' last date.
+PERIODS: tuple[str, ...] = ("1m", "3m", "6m", "1y", "5y", "max")
+_MONTHS = {"1m": 1, "3m": 3, "6m": 6, "1y": 12, "5y": 60}
+
+# 6.4 × 4.8 inches at 200 dpi = 1280 × 960 px: Telegram sends photos at most 1280 px wide,
+# so nothing is lost to its resizing; a phone shows it about 3× smaller, hence the big fonts.
+_SIZE = (6.4, 4.8)
+_DPI = 200
+_LINE = "#1f4e99"
+_RECORD = "#1a7f37"
+_LEVEL = "#c75b00"
+_UP, _DOWN = "#1a7f37", "#cf222e"
+_MARKERS = ("o", "D", "s", "^", "v", "P", "X")
+_MARKER_COLOURS = ("#d62728", "#6f42c1", "#0a9396", "#e6a100", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+class ChartError(BotError):
+    """A chart cannot be drawn: unknown period, no data for the symbol in the window."""
+
+
+AlertMark = tuple[date, float, str]
+
+
+# ---------------------------------------------------------------------------------------------
+# Gathering: config + history (+ alerts) -> what to draw
+# ---------------------------------------------------------------------------------------------
+
+
+def chart_for(
+    config: Config,
+    symbol_id: str,
+    history: History,
+    alerts: Iterable[Alert | AlertMark] = (),
+    period: str = "1y",
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> bytes:
+    """The PNG of ``symbol_id``: its daily closes over ``period`` (ending at ``end`` or the
+    last row), optionally starting no earlier than ``start``.
+
+    The record close is the highest close up to the chart's last day (it may lie before the
+    window: the line is drawn all the same). Levels are those of the enabled rules on the
+    symbol (:func:`chart_levels`). ``alerts`` are :class:`~bot.model.Alert` objects (those of
+    rules on this symbol are marked, on that day's close) or ready ``(day, value, label)``
+    marks. Raises :class:`ChartError` when there is nothing to draw.
+    """
+    if period not in PERIODS:
+        raise ChartError(f"unknown period {period!r}: use one of {'|'.join(PERIODS)}")
+    series = history.get(symbol_id)
+    if end is not None:
+        series = series.until(end)
+    record = record_close(series)
+    if start is not None:
+        series = _from(series, start)
+    if not len(series):
+        span = (
+            f" from {start or 'the first row'} to {end or 'the last row'}" if (start or end) else ""
+        )
+        raise ChartError(f"no daily closes for {symbol_id}{span}")
+    marks = alert_marks(config, symbol_id, series, alerts)
+    return render_chart(
+        series,
+        symbol_name=config.symbol_name(symbol_id),
+        record=record,
+        levels=chart_levels(config, symbol_id),
+        alerts=marks,
+        period=period,
+    )
+
+
+def chart_levels(config: Config, symbol_id: str) -> list[float]:
+    """Levels of the enabled rules on ``symbol_id`` (sorted, no duplicates): every rule whose
+    params have ``symbol == symbol_id`` and a ``levels`` list (via ``all_levels()``, as
+    ``cross``) or a numeric ``level`` (as ``near``). A rule type with levels of its own gets
+    charted by exposing one of these, without a change here."""
+    found: set[float] = set()
+    for params in config.rules:
+        if not params.enabled or getattr(params, "symbol", None) != symbol_id:
+            continue
+        all_levels = getattr(params, "all_levels", None)
+        if callable(all_levels):
+            found.update(float(v) for v in all_levels())
+            continue
+        level = getattr(params, "level", None)
+        if isinstance(level, int | float) and not isinstance(level, bool):
+            found.add(float(level))
+    return sorted(found)
+
+
+def alert_marks(
+    config: Config,
+    symbol_id: str,
+    series: DailySeries,
+    alerts: Iterable[Alert | AlertMark],
+) -> list[AlertMark]:
+    """``(day, value, rule id)`` for each alert of a rule *on* ``symbol_id``.
+
+    An alert is placed on its day's close when the series has that day (a ``relative``
+    alert's value is a spread, an intraday ``cross`` alert's a price: on a chart of closes the
+    marker belongs on the line), else at its own value. Alerts of rules that only mention the
+    symbol (a ``digest`` over several symbols, one a day) are not events of this symbol and
+    are left out. Ready-made tuples pass through unchanged.
+    """
+    on_symbol = {p.id for p in config.rules if getattr(p, "symbol", None) == symbol_id}
+    closes = dict(zip(series.dates, series.values, strict=True))
+    tz = config.tz
+    marks: list[AlertMark] = []
+    for alert in alerts:
+        if not isinstance(alert, Alert):
+            marks.append(alert)
+            continue
+        if alert.symbol != symbol_id or alert.rule_id not in on_symbol:
+            continue
+        day = alert.day or alert.time.astimezone(tz).date()
+        marks.append((day, closes.get(day, alert.value), alert.rule_id))
+    return marks
+
+
+def record_close(series: DailySeries) -> tuple[date, float] | None:
+    """The highest close of ``series`` and its (first) date; ``None`` for an empty series."""
+    best: tuple[date, float] | None = None
+    for day, value in zip(series.dates, series.values, strict=True):
+        if value == value and (best is None or value > best[1]):  # value == value: not NaN
+            best = (day, value)
+    return best
+
+
+def period_start(last: date, period: str) -> date | None:
+    """First day of a ``period`` window ending at ``last`` (``None`` for ``max``): the same
+    day of the month ``N`` months earlier (clamped to the month's end), plus one day."""
+    if period not in PERIODS:
+        raise ChartError(f"unknown period {period!r}: use one of {'|'.join(PERIODS)}")
+    months = _MONTHS.get(period)
+    if months is None:
+        return None
+    index = last.year * 12 + last.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    day = min(last.day, _month_days(year, month))
+    return date.fromordinal(date(year, month, day).toordinal() + 1)
+
+
+def _month_days(year: int, month: int) -> int:
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return (following - date(year, month, 1)).days
+
+
+def _from(series: DailySeries, start: date) -> DailySeries:
+    """Rows dated ``start`` or later."""
+    i = series.index_before(start) + 1
+    return DailySeries(
+        series.dates[i:], series.values[i:], {k: v[i:] for k, v in series.columns.items()}
+    )
+
+
+def slice_period(series: DailySeries, period: str) -> DailySeries:
+    """The rows of ``series`` in the ``period`` window ending at its last date."""
+    last = series.last()
+    first = period_start(last[0], period) if last is not None else None
+    return series if first is None else _from(series, first)
+
+
+# ---------------------------------------------------------------------------------------------
+# Drawing
+# ---------------------------------------------------------------------------------------------
+
+
+def render_chart(
+    series: DailySeries,
+    *,
+    symbol_name: str,
+    record: tuple[date, float] | None,
+    levels: Sequence[float],
+    alerts: Sequence[tuple[date, float, str]],
+    period: str,
+) -> bytes:
+    """PNG bytes: the daily closes of ``series`` over ``period`` (1m|3m|6m|1y|5y|max, ending at
+    the series' last date), the ``record`` close (dashed, green), each of ``levels`` (dotted,
+    orange), and a marker per alert ``(day, value, label)`` in the window (one legend entry
+    per label, with its count).
+
+    A level or record far outside the window's range is not allowed to squash the line into a
+    strip: it is named at the chart's top or bottom edge with its distance instead.
+    Raises :class:`ChartError` for an unknown period or an empty window.
+    """
+    window = slice_period(series, period)
+    if not len(window):
+        raise ChartError(f"no daily closes for {symbol_name} to chart")
+    # Lazily: start-up, `check` and the worker's memory never pay for matplotlib.
+    import numpy as np
+    from matplotlib import dates as mdates
+    from matplotlib import ticker
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    days = np.array(window.dates, dtype="datetime64[D]")
+    values = np.array(window.values, dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        raise ChartError(f"no daily closes for {symbol_name} to chart")
+    low, high = float(finite.min()), float(finite.max())
+    last_day, last_value = window.dates[-1], window.values[-1]
+    span = high - low or max(abs(high) * 0.01, 0.01)
+    decimals = 0 if span >= 50 else 1 if span >= 5 else 2
+
+    def fmt(value: float) -> str:
+        return f"{value:,.{decimals}f}"
+
+    fig = Figure(figsize=_SIZE, dpi=_DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    _style(ax)
+
+    # A rate series (FRED: lower/upper columns) moves in steps; closes are a line.
+    stepped = "lower" in window.columns
+    drawstyle = "steps-post" if stepped else "default"
+    ax.plot(days, values, color=_LINE, linewidth=2.2, drawstyle=drawstyle, zorder=3)
+
+    # What to show: the line's range, stretched to a record/level only if that is close by
+    # (within 60% of the line's own range), so a far level does not flatten the line.
+    reach = span * 0.6
+    lines: list[tuple[float, str, str, str]] = []  # value, label, colour, linestyle
+    if record is not None:
+        lines.append((record[1], f"record {fmt(record[1])}", _RECORD, "--"))
+    for level in levels:
+        if record is None or level != record[1]:
+            lines.append((float(level), fmt(level), _LEVEL, ":"))
+    lines.sort(key=lambda line: line[0])
+    shown = [v for v, *_ in lines if low - reach <= v <= high + reach]
+    y_low, y_high = min([low, *shown]), max([high, *shown])
+    pad = (y_high - y_low or span) * 0.06
+    # Room for the note naming a far level at that edge (see below), clear of the line.
+    far_up = any(v > high + reach for v, *_ in lines)
+    far_down = any(v < low - reach for v, *_ in lines)
+    ax.set_ylim(y_low - pad * (2.5 if far_down else 1), y_high + pad * (2.5 if far_up else 1))
+    below = ax.get_ylim()[0]
+    ax.fill_between(days, values, below, color=_LINE, alpha=0.08, step=_step(stepped), zorder=2)
+
+    above_notes: list[str] = []
+    below_notes: list[str] = []
+    for value, label, colour, style in lines:
+        if low - reach <= value <= high + reach:
+            ax.axhline(value, color=colour, linestyle=style, linewidth=1.8, zorder=2.5)
+            ax.annotate(
+                label,
+                xy=(0.01, value),
+                xycoords=("axes fraction", "data"),
+                xytext=(0, 3),
+                textcoords="offset points",
+                color=colour,
+                fontsize=11,
+                fontweight="bold",
+                va="bottom",
+                zorder=6,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            )
+        else:
+            distance = (value / last_value - 1) * 100 if last_value else 0.0
+            note = f"{label} ({distance:+.1f}%)"
+            (above_notes if value > high else below_notes).append(note)
+    # Nearest first: the lines are in ascending order, so the notes below are reversed.
+    for notes, y, arrow in ((above_notes, 0.985, "▲"), (below_notes[::-1], 0.015, "▼")):
+        if notes:
+            ax.text(
+                0.99,
+                y,
+                f"{arrow} " + "  ".join(notes),
+                transform=ax.transAxes,
+                ha="right",
+                va="top" if y > 0.5 else "bottom",
+                fontsize=11,
+                fontweight="bold",
+                color=_LEVEL,
+                zorder=6,
+                bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8},
+            )
+
+    if record is not None and window.dates[0] <= record[0] <= last_day:
+        ax.plot(
+            [np.datetime64(record[0], "D")],
+            [record[1]],
+            marker="*",
+            markersize=16,
+            color=_RECORD,
+            markeredgecolor="white",
+            linestyle="none",
+            zorder=5,
+        )
+
+    _draw_alerts(ax, alerts, window.dates[0], last_day, np)
+
+    # The last close: a dot, and in the title with the change over the window.
+    ax.plot([days[-1]], [last_value], marker="o", markersize=7, color=_LINE, zorder=5)
+    first_value = float(finite[0])
+    change = (last_value / first_value - 1) * 100 if first_value else 0.0
+    ax.set_title(symbol_name, loc="left", fontsize=17, fontweight="bold", pad=26)
+    ax.set_title(
+        f"{change:+,.1f}% {period}",
+        loc="right",
+        fontsize=15,
+        fontweight="bold",
+        color=_UP if change >= 0 else _DOWN,
+        pad=26,
+    )
+    ax.text(
+        0.0,
+        1.015,
+        f"last close {last_value:,.2f} on {last_day.isoformat()}",
+        transform=ax.transAxes,
+        ha="left",
+        va="bottom",
+        fontsize=12,
+        color="#3d444d",
+    )
+
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=6)
+    # Up to yearly steps of months: a 2–3 year window gets half-yearly or yearly ticks.
+    locator.intervald[mdates.MONTHLY] = [1, 2, 3, 4, 6, 12]
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+    ax.yaxis.set_major_locator(ticker.MaxNLocator(nbins=5))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _pos: fmt(v)))
+    if len(days) > 1:
+        ax.set_xlim(days[0], days[-1])
+    ax.margins(x=0.02)
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()
+
+
+def _step(stepped: bool) -> Any:
+    return "post" if stepped else None
+
+
+def _style(ax: Any) -> None:
+    ax.tick_params(labelsize=13, length=4)
+    ax.grid(True, color="#d0d7de", linewidth=0.8, zorder=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.set_facecolor("white")
+
+
+def _draw_alerts(ax: Any, alerts: Sequence[AlertMark], first: date, last: date, np: Any) -> None:
+    """One marker style per label; a legend entry ``label ×N`` each (in the window only)."""
+    by_label: dict[str, list[tuple[date, float]]] = {}
+    for day, value, label in alerts:
+        if first <= day <= last:
+            by_label.setdefault(label, []).append((day, value))
+    for i, (label, points) in enumerate(by_label.items()):
+        ax.scatter(
+            np.array([d for d, _ in points], dtype="datetime64[D]"),
+            [v for _, v in points],
+            marker=_MARKERS[i % len(_MARKERS)],
+            s=75,
+            color=_MARKER_COLOURS[i % len(_MARKER_COLOURS)],
+            edgecolors="white",
+            linewidths=1.0,
+            zorder=7,
+            label=f"{label} ×{len(points):,}",
+        )
+    if by_label:
+        # Below the plot: inside it, the legend would hide the level labels or the line.
+        ax.legend(
+            loc="upper left",
+            bbox_to_anchor=(0.0, -0.09),
+            ncols=min(len(by_label), 3),
+            fontsize=11,
+            frameon=False,
+            handletextpad=0.2,
+            columnspacing=1.0,
+        )
