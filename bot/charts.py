@@ -231,6 +231,10 @@ def render_chart(
     last_day, last_value = window.dates[-1], window.values[-1]
     span = high - low or max(abs(high) * 0.01, 0.01)
     decimals = 0 if span >= 50 else 1 if span >= 5 else 2
+    # A rate series (FRED: lower/upper columns) moves in steps; closes are a line.
+    stepped = "lower" in window.columns
+    if stepped:
+        decimals = 2  # rates are quoted to the basis point: 5.50, not 5.5
 
     def fmt(value: float) -> str:
         return f"{value:,.{decimals}f}"
@@ -240,8 +244,6 @@ def render_chart(
     ax = fig.add_subplot()
     _style(ax)
 
-    # A rate series (FRED: lower/upper columns) moves in steps; closes are a line.
-    stepped = "lower" in window.columns
     drawstyle = "steps-post" if stepped else "default"
     ax.plot(days, values, color=_LINE, linewidth=2.2, drawstyle=drawstyle, zorder=3)
 
@@ -261,25 +263,32 @@ def render_chart(
     # Room for the note naming a far level at that edge (see below), clear of the line.
     far_up = any(v > high + reach for v, *_ in lines)
     far_down = any(v < low - reach for v, *_ in lines)
-    ax.set_ylim(y_low - pad * (2.5 if far_down else 1), y_high + pad * (2.5 if far_up else 1))
+    # ... and above the top line for its label (see _label_spot).
+    top = 2.5 if far_up else 1.8 if shown else 1.0
+    ax.set_ylim(y_low - pad * (2.5 if far_down else 1), y_high + pad * top)
     below = ax.get_ylim()[0]
     ax.fill_between(days, values, below, color=_LINE, alpha=0.08, step=_step(stepped), zorder=2)
 
     above_notes: list[str] = []
     below_notes: list[str] = []
+    y_min, y_max = ax.get_ylim()
+    placed: list[tuple[float, float, float]] = []  # x, bottom, top of each label (axes fraction)
+    drawn = [(v - y_min) / (y_max - y_min) for v, *_ in lines if low - reach <= v <= high + reach]
     for value, label, colour, style in lines:
         if low - reach <= value <= high + reach:
             ax.axhline(value, color=colour, linestyle=style, linewidth=1.8, zorder=2.5)
+            x, above = _label_spot((value - y_min) / (y_max - y_min), placed, drawn)
             ax.annotate(
                 label,
-                xy=(0.01, value),
+                xy=(x, value),
                 xycoords=("axes fraction", "data"),
-                xytext=(0, 3),
+                xytext=(0, 3 if above else -3),
                 textcoords="offset points",
                 color=colour,
                 fontsize=11,
                 fontweight="bold",
-                va="bottom",
+                ha="left" if x < 0.5 else "right",
+                va="bottom" if above else "top",
                 zorder=6,
                 bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
             )
@@ -321,20 +330,40 @@ def render_chart(
     # The last close: a dot, and in the title with the change over the window.
     ax.plot([days[-1]], [last_value], marker="o", markersize=7, color=_LINE, zorder=5)
     first_value = float(finite[0])
-    change = (last_value / first_value - 1) * 100 if first_value else 0.0
+    # "max" (or a window clipped by the caller) says since when: "+5.7% since Jan 2020".
+    first_day = window.dates[0]
+    since = f"{first_day:%Y}" if (last_day - first_day).days > 730 else f"{first_day:%b %Y}"
+    span_text = f"since {since}" if period == "max" else period
+    if stepped:  # a rate's change is in percentage points: +1,400% from 0.25 says nothing
+        change = last_value - first_value
+        change_text = f"{change:+.2f} pp {span_text}"
+        lower = window.columns["lower"][-1]
+        latest = (
+            f"latest {lower:,.2f}–{last_value:,.2f}"
+            if lower == lower
+            else f"latest {last_value:,.2f}"
+        )
+    else:
+        change = (last_value / first_value - 1) * 100 if first_value else 0.0
+        change_text = f"{change:+,.1f}% {span_text}"
+        latest = f"last close {last_value:,.2f}"
+    subtitle = f"{latest} on {last_day.isoformat()}"
     ax.set_title(symbol_name, loc="left", fontsize=17, fontweight="bold", pad=26)
-    ax.set_title(
-        f"{change:+,.1f}% {period}",
-        loc="right",
-        fontsize=15,
-        fontweight="bold",
-        color=_UP if change >= 0 else _DOWN,
-        pad=26,
-    )
+    if len(symbol_name) + len(change_text) <= 34:  # both fit on the title line
+        ax.set_title(
+            change_text,
+            loc="right",
+            fontsize=15,
+            fontweight="bold",
+            color=_UP if change >= 0 else _DOWN,
+            pad=26,
+        )
+    else:  # a long name: the change goes on the line below rather than over the name
+        subtitle = f"{subtitle}  ·  {change_text}"
     ax.text(
         0.0,
         1.015,
-        f"last close {last_value:,.2f} on {last_day.isoformat()}",
+        subtitle,
         transform=ax.transAxes,
         ha="left",
         va="bottom",
@@ -356,6 +385,27 @@ def render_chart(
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
+
+
+_LABEL_HEIGHT = 0.055  # a level label's height, as a fraction of the plot's height
+
+
+def _label_spot(
+    y: float, placed: list[tuple[float, float, float]], lines: Sequence[float]
+) -> tuple[float, bool]:
+    """Where the label of the line at ``y`` goes (fractions of the plot's height) so it
+    covers no other label and no other line: left of the plot above its line, else below it,
+    else the same on the right. Records the choice in ``placed``; returns ``(x, above)``."""
+    spots = ((0.01, True), (0.01, False), (0.99, True), (0.99, False))
+    for x, above in spots:
+        bottom, top = (y, y + _LABEL_HEIGHT) if above else (y - _LABEL_HEIGHT, y)
+        if top > 1.0 or bottom < 0.0 or any(bottom < line < top for line in lines):
+            continue
+        if all(px != x or top <= pb or bottom >= pt for px, pb, pt in placed):
+            placed.append((x, bottom, top))
+            return x, above
+    placed.append((0.01, y, y + _LABEL_HEIGHT))  # crowded: above on the left all the same
+    return 0.01, True
 
 
 def _step(stepped: bool) -> Any:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
@@ -321,3 +322,16 @@ def test_start_up_does_not_import_matplotlib(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=repo
     )
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_level_labels_do_not_overlap() -> None:
+    from bot.charts import _LABEL_HEIGHT, _label_spot
+
+    placed: list[tuple[float, float, float]] = []
+    lines = [0.50, 0.52, 0.98]
+    spots = [_label_spot(y, placed, lines) for y in lines]
+    assert spots == [(0.01, False), (0.01, True), (0.01, False)]  # the top one: no room above
+    boxes = sorted((x, b, t) for x, b, t in placed)
+    for (x1, _b1, t1), (x2, b2, _t2) in itertools.pairwise(boxes):
+        assert x1 != x2 or t1 <= b2
+    assert all(t - b == pytest.approx(_LABEL_HEIGHT) for _x, b, t in placed)
