@@ -76,7 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
-    from bot.commands import chart
+    from bot.commands import chart, parse_fomc
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     backtest.add_parser(sub)
+    parse_fomc.add_parser(sub)
     chart.add_parser(sub)
     return parser
 
