@@ -335,3 +335,21 @@ def test_level_labels_do_not_overlap() -> None:
     for (x1, _b1, t1), (x2, b2, _t2) in itertools.pairwise(boxes):
         assert x1 != x2 or t1 <= b2
     assert all(t - b == pytest.approx(_LABEL_HEIGHT) for _x, b, t in placed)
+
+
+@pytest.mark.parametrize("values", [[2442.74], [2500.0] * 30, [float("nan"), 2400.0, 2410.0]])
+def test_degenerate_series_still_draw(values: list[float]) -> None:
+    series = DailySeries(business_days(date(2025, 1, 2), len(values)), values)
+    png = render_chart(
+        series, symbol_name="R", record=record_close(series), levels=[2500], alerts=[], period="1m"
+    )
+    assert decode(png).size == (1280, 960)
+
+
+def test_backtest_chart_unwritable(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = workdir / "missing" / "bt.png"
+    code = main(backtest_cli(workdir, "--chart", str(target), "--chart-symbol", "RUT"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "--chart" in err and "cannot write" in err
+    assert "Traceback" not in err
