@@ -228,7 +228,8 @@ def render_chart(
     if not len(finite):
         raise ChartError(f"no daily closes for {symbol_name} to chart")
     low, high = float(finite.min()), float(finite.max())
-    last_day, last_value = window.dates[-1], window.values[-1]
+    last_index = int(np.flatnonzero(np.isfinite(values))[-1])  # a trailing NaN is no close
+    last_day, last_value = window.dates[last_index], float(values[last_index])
     span = high - low or max(abs(high) * 0.01, 0.01)
     decimals = 0 if span >= 50 else 1 if span >= 5 else 2
     # A rate series (FRED: lower/upper columns) moves in steps; closes are a line.
@@ -328,7 +329,7 @@ def render_chart(
     _draw_alerts(ax, alerts, window.dates[0], last_day, np)
 
     # The last close: a dot, and in the title with the change over the window.
-    ax.plot([days[-1]], [last_value], marker="o", markersize=7, color=_LINE, zorder=5)
+    ax.plot([days[last_index]], [last_value], marker="o", markersize=7, color=_LINE, zorder=5)
     first_value = float(finite[0])
     # "max" (or a window clipped by the caller) says since when: "+5.7% since Jan 2020".
     first_day = window.dates[0]

@@ -337,7 +337,10 @@ def test_level_labels_do_not_overlap() -> None:
     assert all(t - b == pytest.approx(_LABEL_HEIGHT) for _x, b, t in placed)
 
 
-@pytest.mark.parametrize("values", [[2442.74], [2500.0] * 30, [float("nan"), 2400.0, 2410.0]])
+@pytest.mark.parametrize(
+    "values",
+    [[2442.74], [2500.0] * 30, [float("nan"), 2400.0, 2410.0], [2400.0, 2410.0, float("nan")]],
+)
 def test_degenerate_series_still_draw(values: list[float]) -> None:
     series = DailySeries(business_days(date(2025, 1, 2), len(values)), values)
     png = render_chart(
