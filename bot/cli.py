@@ -76,7 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
-    from bot.commands import chart, parse_fomc
+    from bot.commands import chart, parse_fomc, report
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arg(check)
     check.set_defaults(handler=cmd_check)
 
+    report.add_parser(sub)
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
     chart.add_parser(sub)
