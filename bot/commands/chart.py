@@ -12,16 +12,9 @@ import sys
 from datetime import date
 from typing import Any, TextIO
 
+from bot.commands.common import add_config_arg, add_data_arg, date_arg
+
 PERIODS = ("1m", "3m", "6m", "1y", "5y", "max")  # bot.charts.PERIODS, without importing it
-
-
-def _date_arg(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date such as 2025-01-01, got {text!r}"
-        ) from None
 
 
 def add_parser(subparsers: Any) -> None:
@@ -35,20 +28,12 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("symbol", metavar="SYMBOL", help="symbol id from the config (e.g. RUT)")
+    add_config_arg(parser)
+    add_data_arg(parser)
     parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
+        "--from", dest="start", type=date_arg, metavar="DATE", help="first day to draw"
     )
-    parser.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="ID=FILE",
-        help="daily CSV for a symbol id, or a FRED CSV for a series id (repeatable)",
-    )
-    parser.add_argument(
-        "--from", dest="start", type=_date_arg, metavar="DATE", help="first day to draw"
-    )
-    parser.add_argument("--to", dest="end", type=_date_arg, metavar="DATE", help="last day to draw")
+    parser.add_argument("--to", dest="end", type=date_arg, metavar="DATE", help="last day to draw")
     parser.add_argument(
         "--period",
         choices=PERIODS,
@@ -63,8 +48,8 @@ def run(args: argparse.Namespace, err: TextIO | None = None) -> int:
     """Write the chart; returns the exit code (2 on bad input, with one line on stderr)."""
     from bot.backtest import load_data_files, parse_data_args
     from bot.charts import chart_for
-    from bot.cli import read_config
-    from bot.errors import BotError, ConfigError
+    from bot.config import ConfigError, read_config
+    from bot.errors import BotError
 
     err = err or sys.stderr
     if args.start is not None and args.end is not None and args.start > args.end:
