@@ -315,7 +315,8 @@ def test_start_up_does_not_import_matplotlib(tmp_path: Path) -> None:
     assert "bot.cli" in imported  # the trace is there...
     assert not any(name.split(".")[0] == "matplotlib" for name in imported)  # ...without it
     probe = (
-        "import sys, bot.cli, bot.charts, bot.commands.chart; bot.cli.build_parser(); "
+        "import sys, bot.cli, bot.charts, bot.chart_picture, bot.commands.chart; "
+        "bot.cli.build_parser(); "
         "print(sorted(m for m in sys.modules if m.startswith('matplotlib')))"
     )
     result = subprocess.run(
@@ -325,7 +326,7 @@ def test_start_up_does_not_import_matplotlib(tmp_path: Path) -> None:
 
 
 def test_level_labels_do_not_overlap() -> None:
-    from bot.charts import _LABEL_HEIGHT, _label_spot
+    from bot.chart_picture import _LABEL_HEIGHT, _label_spot
 
     placed: list[tuple[float, float, float]] = []
     lines = [0.50, 0.52, 0.98]
