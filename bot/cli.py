@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import backtest, chart, check, parse_fomc, report, run
+from bot.commands import backtest, chart, check, parse_fomc, report, run, status
 from bot.config import ConfigError
 from bot.errors import BotError
 
@@ -53,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
+    status.add_parser(sub)
     chart.add_parser(sub)
     return parser
 

@@ -51,13 +51,13 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
     async def poll_job() -> None:
         started = worker.clock.monotonic()
         try:
-            report = await worker.poll_once()
-            log.info("cycle: %s", report.summary())
+            await worker.poll_once()  # logs its own one-line summary
         except Exception as exc:  # a full disk or a bug in one cycle must not kill the worker
             log_failure(log, "poll cycle failed", exc, "retrying next cycle")
+        _follow_reload(scheduler, worker)
         wait = _sleep_until_next_session(scheduler, worker)
         if wait is None:
-            wait = poll.every.total_seconds()
+            wait = worker.config.poll.every.total_seconds()
         _due_at[scheduler] = started + wait
 
     scheduler.add_job(
@@ -67,6 +67,15 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
         next_run_time=datetime.now(UTC),
     )
     return scheduler
+
+
+def _follow_reload(scheduler: AsyncIOScheduler, worker: Worker) -> None:
+    """A reloaded config with another ``poll.every``: the job's interval follows it."""
+    job = scheduler.get_job(POLL_JOB)
+    every = worker.config.poll.every
+    if job is not None and getattr(job.trigger, "interval", every) != every:
+        job.reschedule(IntervalTrigger(seconds=every.total_seconds(), timezone=UTC))
+        log.info("poll interval is now %s (config reloaded)", every)
 
 
 #: scheduler → ``clock.monotonic()`` by which the poll job should have run again.
@@ -136,6 +145,16 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # add_signal_handler fails outside the main thread (tests drive ``stop`` instead)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, _on_signal, stop, signum)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:  # SIGHUP: read config.yaml now (applied between cycles)
+        log.info("received SIGHUP: reloading the config")
+        task = asyncio.ensure_future(worker.reload_config())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
     started, _ = await unless_stopped(stop, worker.start())  # SIGTERM must not wait for it
     if not started:
         log.info("stopped during start-up")
@@ -155,6 +174,8 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
         _due_at.pop(scheduler, None)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.remove_signal_handler(signal.SIGHUP)
         await worker.stop()
     return 0
 

@@ -8,7 +8,7 @@ the loader (:mod:`bot.config.load`) picks the subclass through the registries.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
@@ -237,6 +237,25 @@ class DeliveryConfig(StrictModel):
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=5)
     lease: Duration = timedelta(minutes=2)
+    #: sent and failed outbox rows older than this are deleted (pending rows never are)
+    retention: Duration = timedelta(days=30)
+
+
+class MonitorConfig(StrictModel):
+    """``monitor:`` — the bot watching itself: alerts to the admin chat when a feed is down."""
+
+    #: consecutive failed polls of a symbol (while its market is open) before "data feed down"
+    feed_down_after: int = Field(default=5, ge=1)
+    #: consecutive failed history loads of a symbol (its rules waiting) before "history down"
+    history_down_after: int = Field(default=3, ge=1)
+
+
+class HeartbeatConfig(StrictModel):
+    """``heartbeat:`` — a URL pinged (GET) after each healthy cycle (a dead-man's switch)."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    #: total time one ping may take; a slow one is abandoned, never waited for by a cycle
+    timeout: Duration = timedelta(seconds=5)
 
 
 class RuleParams(StrictModel):
@@ -284,6 +303,8 @@ class TopLevel(StrictModel):
     sanity: SanityConfig = SanityConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     rules: list[Any] = Field(default_factory=list)
+    monitor: MonitorConfig = MonitorConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
 
 
 @dataclass(frozen=True)
@@ -303,6 +324,8 @@ class Config:
     #: things that are valid but probably not meant (an ``expires`` in the past); ``check``
     #: prints them and ``run`` logs them
     warnings: tuple[ConfigProblem, ...] = ()
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
 
     @property
     def tz(self) -> ZoneInfo:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.model import Alert, DailySeries
@@ -188,4 +188,13 @@ class Store(ABC):
 
         The sender uses it to keep one chat's messages in order: when an earlier message to the
         chat has to wait, the later ones it claimed wait with it instead of holding a lease."""
+        raise NotImplementedError
+
+    def prune_outbox(self, before: datetime) -> int:
+        """Delete sent and failed outbox rows that finished before ``before`` (and alerts left
+        with no row); pending rows are never touched. Returns how many rows were deleted."""
+        raise NotImplementedError
+
+    def history_summary(self) -> dict[str, tuple[int, date | None, date | None]]:
+        """Symbol → (rows, first date, last date) of the cached daily history (``status``)."""
         raise NotImplementedError

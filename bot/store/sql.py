@@ -128,6 +128,21 @@ class Migration:
     statements: tuple[str, ...]
 
 
+#: Migrations every backend applies after its own version 1, in order (append new ones here).
+SHARED_MIGRATIONS: tuple[Migration, ...] = (
+    # v2 (issue 11): the claim's scan of pending rows stays on a small index however many
+    # sent/failed rows pile up; pruning finds old finished rows by when they finished.
+    Migration(
+        2,
+        (
+            "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) "
+            "WHERE status = 'pending'",
+            "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, sent_at)",
+        ),
+    ),
+)
+
+
 class SqlStore(Store):
     """A :class:`Store` over a DB-API connection, one transaction per public method.
 
@@ -491,6 +506,37 @@ class SqlStore(Store):
         counts = dict.fromkeys(STATUSES, 0)
         counts.update({status: int(n) for status, n in rows})
         return counts
+
+    def prune_outbox(self, before: datetime) -> int:
+        """Delete sent and failed rows that finished before ``before`` (sent: ``sent_at``;
+        failed: when it was given up), then alerts left with no row. Pending rows are never
+        touched. Returns how many outbox rows went."""
+        stamp = to_db_time(before)
+        with self._tx("prune outbox") as tx:
+            cursor = tx.execute(
+                "DELETE FROM deliveries WHERE (status = 'sent' AND sent_at < ?) "
+                "OR (status = 'failed' AND next_attempt_at < ?)",
+                (stamp, stamp),
+            )
+            pruned = max(cursor.rowcount, 0)
+            tx.execute(
+                "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
+                (stamp,),
+            )
+        return pruned
+
+    def history_summary(self) -> dict[str, tuple[int, date | None, date | None]]:
+        """Symbol → (rows, first date, last date) of the cached daily history."""
+        with self._tx("history summary", write=False) as tx:
+            rows = tx.execute("SELECT symbol, payload FROM history ORDER BY symbol").fetchall()
+        summary: dict[str, tuple[int, date | None, date | None]] = {}
+        for symbol, payload in rows:
+            dates = json.loads(payload).get("dates") or []
+            first = date.fromisoformat(dates[0]) if dates else None
+            last = date.fromisoformat(dates[-1]) if dates else None
+            summary[symbol] = (len(dates), first, last)
+        return summary
 
     # -- key/values and history ----------------------------------------------------------------
 
