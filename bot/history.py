@@ -23,8 +23,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
-import pandas as pd
-
 from bot.calendars import MarketCalendar, get_calendar
 from bot.clock import Clock, SystemClock
 from bot.config import Config, SanityConfig, SymbolConfig
@@ -81,12 +79,23 @@ def merge_series(old: DailySeries | None, new: DailySeries) -> DailySeries:
     Columns present in only one side are kept (missing cells are NaN); rows without a finite
     close are dropped because no rule can use them.
     """
-    frames = [f for f in (old.to_frame() if old else None, new.to_frame()) if f is not None]
-    frame = pd.concat(frames) if len(frames) > 1 else frames[0]
-    # concat keeps the order old, new: keeping the last duplicate keeps the newer row.
-    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
-    frame = frame[frame["close"].notna()]
-    return DailySeries.from_frame(frame)
+    # Plain Python, not pandas: the live worker then imports pandas only for sources that
+    # parse CSV (about 40 MB of resident memory saved), and a merge is a few thousand rows.
+    nan = float("nan")
+    names = list(dict.fromkeys([*(old.columns if old else {}), *new.columns]))
+    rows: dict[date, tuple[float, dict[str, float]]] = {}
+    for series in (old, new):  # in this order: the newer row wins a date both have
+        if series is None:
+            continue
+        columns = series.columns
+        for i, day in enumerate(series.dates):
+            rows[day] = (series.values[i], {c: values[i] for c, values in columns.items()})
+    dates = sorted(day for day, (close, _) in rows.items() if close == close)  # NaN: dropped
+    return DailySeries(
+        dates,
+        [rows[day][0] for day in dates],
+        {c: [float(rows[day][1].get(c, nan)) for day in dates] for c in names},
+    )
 
 
 class HistoryLoader:

@@ -68,6 +68,8 @@ POLLS_KEY = "last_polls"  # symbol → its last poll (time, ok, value or error),
 MONITOR_KEY = "monitor"  # the feed monitor's counters (bot.monitor)
 #: How often sent and failed outbox rows past ``delivery.retention`` are deleted.
 PRUNE_EVERY = timedelta(hours=6)
+#: The engine's newest-seen map ("SYMBOL/kind" → time), apart from the rule states.
+SEEN_KEY = "seen"
 #: How long start-up waits for history before the first poll (loads go on in the background).
 STARTUP_DEADLINE = timedelta(seconds=10)
 # a source's "poll me at" moment this close counts as now (timers fire a few ms early)
@@ -423,7 +425,13 @@ class Worker:
             observations.append(Observation(symbol="*", time=now, value=0.0, kind="tick"))
             report.observations = observations
             result = self.engine.evaluate(
-                observations, self.history, states, self.clock, skip=report.unseeded, mutes=mutes
+                observations,
+                self.history,
+                states,
+                self.clock,
+                skip=report.unseeded,
+                mutes=mutes,
+                seen=snapshot.values.get(SEEN_KEY),
             )
             evaluation.append((result, checker, closes_seen))
             deliveries = [(alert, self.chats_for(alert)) for alert in result.alerts]
@@ -436,7 +444,7 @@ class Worker:
             plan = self.monitor.plan(now, self.admin_chat(), stored=stored, **monitored)
             plans.append(plan)
             deliveries.extend((notice, list(notice.chats)) for notice in plan.notices)
-            values = {SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen}
+            values = {SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen, SEEN_KEY: result.seen}
             if plan.state() != stored:
                 values[MONITOR_KEY] = plan.state()
             if due:
@@ -448,7 +456,10 @@ class Worker:
 
         transact_started = time.perf_counter()
         self.states, report.new_alert_ids = await asyncio.to_thread(
-            self.store.transact, evaluate, now, (SANITY_KEY, CLOSES_KEY, POLLS_KEY, MONITOR_KEY)
+            self.store.transact,
+            evaluate,
+            now,
+            (SANITY_KEY, CLOSES_KEY, SEEN_KEY, POLLS_KEY, MONITOR_KEY),
         )
         report.durations["transact"] = (time.perf_counter() - transact_started) * 1000
         self.monitor.commit(plans[-1])
@@ -564,14 +575,18 @@ class Worker:
     async def _final_closes(
         self, now: datetime, due: Sequence[str], report: CycleReport
     ) -> list[Observation]:
-        """Final daily closes not seen before, for due symbols whose session is now final."""
-        observations: list[Observation] = []
-        for symbol_id in due:
-            spec = self.config.symbols[symbol_id]
-            observation = await self._final_close(symbol_id, spec, now, report)
-            if observation is not None:
-                observations.append(observation)
-        return observations
+        """Final daily closes not seen before, for due symbols whose session is now final.
+
+        Fetched concurrently: at a close every symbol of a market is due at once, and a
+        source slow to publish the bar must not delay the others (the poller backs off per
+        symbol while a bar is missing)."""
+        found = await asyncio.gather(
+            *(
+                self._final_close(symbol_id, self.config.symbols[symbol_id], now, report)
+                for symbol_id in due
+            )
+        )
+        return [observation for observation in found if observation is not None]
 
     async def _final_close(
         self, symbol_id: str, spec: SymbolConfig, now: datetime, report: CycleReport

@@ -97,6 +97,7 @@ def test_peers_are_the_states_at_the_start_of_the_evaluation(digest_first: bool)
     (alert,) = [a for a in result.alerts if a.rule_id == "digest"]
     assert alert.text.splitlines()[-1] == "  FOMC 2026-10-28: hold 100%"
     fresh = result.states["cut-odds"]["rule"]["summary"]
+    assert result.states["cut-odds"]["rule"]["as_of"] == "2026-10-01T14:00:00+00:00"
     assert fresh == "FOMC 2026-10-28: cut 72%, hold 28% (most likely 3.25–3.50%)"
     assert states["cut-odds"]["rule"]["summary"] == "FOMC 2026-10-28: hold 100%"  # not mutated
     next_day = Observation("*", datetime(2026, 10, 2, 20, 15, tzinfo=UTC), 0.0, "tick")
@@ -167,9 +168,9 @@ def report(tmp_path: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> t
 
 def test_report_shows_the_latest_odds(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     write_config(tmp_path, ODDS_RULE)
-    seen = {"ZQV26/price": "2026-10-01T14:20:00+00:00"}
     rule_state = {"summary": SUMMARY, "meeting": "2026-10-28", "p_cut": 0.72}
-    store_state(tmp_path, {"cut-odds": {"rule": rule_state, "seen": seen}})
+    rule_state["as_of"] = "2026-10-01T14:20:00+00:00"
+    store_state(tmp_path, {"cut-odds": {"rule": rule_state}})
     code, out = report(tmp_path, capsys)
     assert code == 0
     assert out.rstrip().splitlines()[-2:] == ["Market-implied odds (cut-odds):", f"  {SUMMARY}"]

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from bot.charts import chart_levels, record_close
 from bot.config import Config
 from bot.model import DailySeries, Observation
 from bot.rules.text import fmt_number, fmt_percent, fmt_signed, fmt_time, fmt_value
@@ -14,26 +15,9 @@ if TYPE_CHECKING:
     from bot.store import Store
 
 
-def levels_of(config: Config, symbol: str) -> list[float]:
-    """Every level configured on ``symbol`` (``level`` / ``levels`` of its rules), sorted."""
-    found: set[float] = set()
-    for params in config.rules:
-        if getattr(params, "symbol", None) != symbol:
-            continue
-        level = getattr(params, "level", None)
-        if isinstance(level, int | float):
-            found.add(float(level))
-        for value in getattr(params, "levels", None) or ():
-            found.add(float(value))
-    return sorted(found)
-
-
 def record_of(series: DailySeries | None) -> tuple[date, float] | None:
     """The highest close of ``series`` and its date (None without history)."""
-    if series is None or not len(series):
-        return None
-    best = max(range(len(series)), key=series.values.__getitem__)
-    return (series.dates[best], series.values[best])
+    return record_close(series) if series is not None else None
 
 
 def distance(value: float, target: float) -> str:
@@ -85,7 +69,7 @@ def symbol_status(
                 f"  record close {fmt_value(record_value)} ({record_day}): "
                 f"{distance(quote.value, record_value)}"
             )
-    for level in levels_of(config, symbol):
+    for level in chart_levels(config, symbol):
         lines.append(f"  level {fmt_number(level)}: {distance(quote.value, level)}")
     if series is not None and len(series):
         lines.extend(context_lines(series))

@@ -112,14 +112,13 @@ def _print_odds(config: Config, as_json: bool, out: TextIO, err: TextIO) -> None
         own = engine_state.get("rule") or {}
         summary = own.get("summary") if isinstance(own, dict) else None
         summary = summary if isinstance(summary, str) and summary else None
-        seen = [t for t in (engine_state.get("seen") or {}).values() if isinstance(t, str)]
         row = {
             "rule": params.id,
             "type": params.type,
             "odds": summary.splitlines() if summary else None,
             "meeting": own.get("meeting") if summary else None,
             "p_cut": own.get("p_cut") if summary else None,
-            "as_of": max(seen) if summary and seen else None,  # its newest quote's time
+            "as_of": own.get("as_of") if summary else None,  # the quotes it priced
         }
         print(json.dumps(row, ensure_ascii=False), file=out)
 

@@ -5,7 +5,8 @@ and an alert when P(cut at the next meeting) crosses ``threshold``.
 Yahoo ``ZQV26.CBT``; the front month is also Yahoo ``ZQ=F``). The meetings and today's range come
 from the ``calendar`` symbol (an ``fomc`` symbol: its observations carry the calendar and the
 last decision). The odds are computed as in :mod:`bot.fomc.odds` on every new price; the rule
-state keeps the latest summary (``summary``) for ``/status``, ``report`` and the digest.
+state keeps the latest summary (``summary``, priced from the quotes of ``as_of``) for ``/status``,
+``report`` and the digest.
 
 "Cut odds for the FOMC of 2026-10-28 rose to 72% (from 41%): cut 72%, hold 28%".
 """
@@ -112,6 +113,7 @@ class RateOddsRule(Rule[RateOddsParams]):
                     )
             p_cut, meeting_of_p = new_p, meeting
             state["summary"] = odds_summary(odds, _range(current), meetings=self.params.meetings)
+            state["as_of"] = observation.time.isoformat()  # the quotes the summary priced
         state.update(
             {
                 "prices": prices,

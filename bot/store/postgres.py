@@ -93,6 +93,14 @@ class _PgTx:
             tuple(params) or None,
         )
 
+    def executemany(self, query: str, rows: Sequence[Sequence[Any]]) -> None:
+        # psycopg pipelines the batch: one round trip for all rows, not one per row
+        with self._conn.cursor() as cursor:
+            cursor.executemany(
+                query.replace("?", "%s"),  # type: ignore[arg-type]  # built from constants
+                [tuple(row) for row in rows],
+            )
+
 
 class _Watchdog:
     """Shuts down the socket of a call that overruns its deadline, from a thread of its own.

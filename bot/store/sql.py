@@ -29,6 +29,10 @@ from bot.model import Alert, DailySeries
 from bot.store.base import Delivery, OutboxRow, Outcome, Snapshot, Store
 
 STATUSES = ("pending", "sent", "failed")
+_PUT_VALUE = (
+    "INSERT INTO kv (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
@@ -130,6 +134,34 @@ class Tx(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class _CountingTx:
+    """A :class:`Tx` that counts statements and the rows they wrote (``SqlStore.io``): what
+    tests assert about a quiet cycle, and what the benchmarks print."""
+
+    def __init__(self, tx: Tx, io: dict[str, int]) -> None:
+        self._tx = tx
+        self._io = io
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        cursor = self._tx.execute(sql, params)
+        self._io["statements"] += 1
+        if sql.startswith(_WRITES) and cursor.rowcount > 0:
+            self._io["rows"] += cursor.rowcount
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        self._tx.executemany(sql, rows)
+        self._io["statements"] += 1  # one round of the driver's batch
+        self._io["rows"] += len(rows)  # upserts: each row is written
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -175,6 +207,11 @@ class SqlStore(Store):
         self.display_url = display_url  # password already redacted
         self._lock = threading.RLock()
         self._closed = False
+        #: transactions (write / read), statements and rows written since the store opened
+        self.io: dict[str, int] = {"write_tx": 0, "read_tx": 0, "statements": 0, "rows": 0}
+        # rule_id → (stored text, decoded state): a state whose text is unchanged since the
+        # last read is not decoded again (a quiet cycle reads every state, changes few)
+        self._decoded: dict[str, tuple[str, dict[str, Any]]] = {}
 
     # -- backend hooks -------------------------------------------------------------------------
 
@@ -209,7 +246,8 @@ class SqlStore(Store):
                 raise StoreError(f"{self.backend} store {self.display_url} is closed ({what})")
             try:
                 with self._transaction(write) as tx:
-                    yield tx
+                    self.io["write_tx" if write else "read_tx"] += 1
+                    yield _CountingTx(tx, self.io)
             except StoreError:
                 raise
             except (TypeError, ValueError) as exc:
@@ -311,21 +349,41 @@ class SqlStore(Store):
         """
         with self._tx("evaluate and commit") as tx:
             self._lock_for_evaluation(tx)
-            states = {
-                rule_id: json.loads(state)
-                for rule_id, state in tx.execute("SELECT rule_id, state FROM rule_state").fetchall()
-            }
+            states = self._read_states(tx)
             values: dict[str, Any] = {}
+            stored: dict[str, str] = {}
             for key in dict.fromkeys(keys):
                 row = tx.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
                 if row is not None:
+                    stored[key] = row[0]
                     values[key] = json.loads(row[0])
             outcome = evaluate(Snapshot(dict(states), values))
             new_ids = self._write_evaluation(tx, outcome.states, outcome.deliveries, now)
+            changed = []
             for key, value in outcome.values.items():
-                self._put_value(tx, key, value)
+                text = dump_json(value)
+                if stored.get(key) != text:  # an unchanged value is not written again
+                    changed.append((key, text))
+            tx.executemany(_PUT_VALUE, changed)
         states.update({k: dict(v) for k, v in outcome.states.items()})
         return states, new_ids
+
+    def _read_states(self, tx: Tx) -> dict[str, dict[str, Any]]:
+        """Every rule state; JSON decoded only for rows whose text changed since last read.
+
+        The decoded dicts are shared with earlier reads: callers must not mutate them (the
+        engine and the rules never do; :meth:`transact` copies what it returns)."""
+        cache = self._decoded
+        states: dict[str, dict[str, Any]] = {}
+        for rule_id, text in tx.execute("SELECT rule_id, state FROM rule_state").fetchall():
+            hit = cache.get(rule_id)
+            if hit is None or hit[0] != text:
+                hit = cache[rule_id] = (text, json.loads(text))
+            states[rule_id] = hit[1]
+        if len(cache) > len(states):  # rows deleted elsewhere
+            for rule_id in set(cache).difference(states):
+                del cache[rule_id]
+        return states
 
     def _write_evaluation(
         self,
@@ -336,13 +394,12 @@ class SqlStore(Store):
     ) -> list[str]:
         stamp = to_db_time(now)
         new_ids: list[str] = []
-        for rule_id, state in states.items():
-            tx.execute(
-                "INSERT INTO rule_state (rule_id, state, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (rule_id) DO UPDATE "
-                "SET state = excluded.state, updated_at = excluded.updated_at",
-                (rule_id, dump_json(state), stamp),
-            )
+        tx.executemany(  # one batch, not a round trip per rule
+            "INSERT INTO rule_state (rule_id, state, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (rule_id) DO UPDATE "
+            "SET state = excluded.state, updated_at = excluded.updated_at",
+            [(rule_id, dump_json(state), stamp) for rule_id, state in states.items()],
+        )
         for alert, chats in deliveries:
             cursor = tx.execute(
                 self.insert_alert_sql,
@@ -565,11 +622,7 @@ class SqlStore(Store):
 
     @staticmethod
     def _put_value(tx: Tx, key: str, value: Any) -> None:
-        tx.execute(
-            "INSERT INTO kv (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, dump_json(value)),
-        )
+        tx.execute(_PUT_VALUE, (key, dump_json(value)))
 
     def add_value(self, key: str, value: Any) -> bool:
         """Store ``value`` only if ``key`` is absent; True when this call stored it."""

@@ -33,6 +33,9 @@ class _SqliteTx:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self._conn.execute(sql, tuple(params))
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, [tuple(row) for row in rows])
+
 
 class SqliteStore(SqlStore):
     """The store in a SQLite file (or ``:memory:``, for tests and the demo)."""
