@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import backtest, check, parse_fomc, report, run, status
+from bot.commands import backtest, chart, check, parse_fomc, report, run, status
 from bot.config import ConfigError
 from bot.errors import BotError
 
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
     status.add_parser(sub)
+    chart.add_parser(sub)
     return parser
 
 
