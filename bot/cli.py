@@ -76,6 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
+    from bot.commands import schema
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -108,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(handler=cmd_check)
 
     backtest.add_parser(sub)
+    schema.add_parser(sub)
     return parser
 
 
