@@ -106,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check", help="validate the config and print a summary")
     _add_config_arg(check)
+    check.add_argument(
+        "--online",
+        action="store_true",
+        help="also verify the token, each chat and each symbol's sources over the network",
+    )
     check.set_defaults(handler=cmd_check)
 
     backtest.add_parser(sub)
@@ -208,6 +213,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     """``check``: validate and print a one-screen summary (secrets redacted)."""
     config = read_config(args.config)
     print(summarize(config))
+    if getattr(args, "online", False):
+        from bot.online_check import run_checks
+
+        print("online checks:")
+        lines = run_checks(config)
+        print("\n".join(map(str, lines)))
+        return 0 if all(line.ok for line in lines) else 2
     return 0
 
 
