@@ -16,6 +16,7 @@ is ``send-test``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -67,19 +68,20 @@ async def check_telegram(telegram_config: TelegramConfig) -> list[CheckLine]:
     )
     bot = Bot(telegram_config.token, base_url=f"{telegram_config.base_url}/bot", request=request)
     try:
-        me = await bot.get_me()
-    except InvalidToken as exc:
-        return [CheckLine(False, "token", f"rejected by Telegram ({_describe(exc)})")]
-    except TelegramError as exc:
-        return [CheckLine(False, "token", f"getMe failed: {_describe(exc)}")]
-    lines = [CheckLine(True, "token", f"@{me.username} ({me.first_name}), bot id {me.id}")]
-    try:
+        try:
+            me = await bot.get_me()
+        except InvalidToken as exc:
+            return [CheckLine(False, "token", f"rejected by Telegram ({_describe(exc)})")]
+        except TelegramError as exc:
+            return [CheckLine(False, "token", f"getMe failed: {_describe(exc)}")]
+        lines = [CheckLine(True, "token", f"@{me.username} ({me.first_name}), bot id {me.id}")]
         for name, chat_id in telegram_config.chats.items():
             if chat_id is not None:
                 lines.append(await _check_chat(bot, me.id, name, chat_id))
+        return lines
     finally:
-        await bot.shutdown()
-    return lines
+        with contextlib.suppress(Exception):  # closing the HTTP client must not hide a result
+            await bot.shutdown()
 
 
 async def _check_chat(bot: Any, bot_id: int, name: str, chat_id: int | str) -> CheckLine:
