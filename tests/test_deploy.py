@@ -282,3 +282,23 @@ def test_the_compose_database_url_runs_a_cycle_against_postgresql(
             }
         assert "rule_state" in tables
         assert not (tmp_path / "bot-state.sqlite").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# README
+# ---------------------------------------------------------------------------------------------
+
+
+def test_readme_quick_start_works_on_a_stock_debian_python() -> None:
+    """A venv first (Debian/Ubuntu refuse system-wide pip; `python` may not exist before it),
+    then the two commands, both installing the lock."""
+    readme = (ROOT / "README.md").read_text()
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    blocks = quick.split("```sh\n")[1:]
+    assert blocks[0].startswith("python3 -m venv .venv && . .venv/bin/activate")
+    commands = [line for line in blocks[1].splitlines() if line and not line.startswith("#")]
+    assert commands[:2] == [
+        "pip install -r requirements.txt -e . && python -m bot run --demo",
+        "pip install -r requirements.txt -e '.[test]' && python -m pytest",
+    ]
+    assert "pip install -q -r requirements.txt -e '.[test]'" in (ROOT / ".ci" / "run").read_text()
