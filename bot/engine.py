@@ -40,8 +40,17 @@ class EvaluationResult:
 
 def build_rules(config: Config) -> list[Rule[Any]]:
     """Instantiate every configured rule through the registry."""
-    context = RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules)
+    context = _context(config)
     return [RULES.get(params.type)(params, context) for params in config.rules]
+
+
+def _context(config: Config) -> RuleContext:
+    return RuleContext(
+        tz=config.tz,
+        symbols=config.symbols,
+        all_rules=config.rules,
+        admin_chat=config.telegram.admin_chat,
+    )
 
 
 class Engine:
@@ -66,7 +75,7 @@ class Engine:
     def from_config(cls, config: Config) -> Engine:
         return cls(
             build_rules(config),
-            RuleContext(tz=config.tz, symbols=config.symbols, all_rules=config.rules),
+            _context(config),
             config.sanity.max_skew,
         )
 
@@ -221,7 +230,9 @@ class Engine:
             value=draft.value,
             text=text,
             silent=params.silent or quiet,
-            chats=tuple(params.chats or ()),
+            chats=(self.context.admin_chat,)
+            if draft.to_admin and self.context.admin_chat
+            else tuple(params.chats or ()),
             day=draft.day,
         )
 

@@ -28,6 +28,9 @@ class Observation:
     session: date | None = None
     fields: Mapping[str, float] | None = None
     source: str = ""
+    #: structured facts a source attaches beyond numbers (an FOMC statement's vote and
+    #: dissents, see bot.sources.fomc); rules that do not know them ignore them
+    detail: Mapping[str, Any] | None = None
 
     @property
     def date_only(self) -> bool:
@@ -72,6 +75,8 @@ class AlertDraft:
     text: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     day: date | None = None
+    #: for the bot's operator, not the rule's audience: goes to ``telegram.admin_chat``
+    to_admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,8 @@ from bot.worker import Worker
 log = logging.getLogger(__name__)
 
 POLL_JOB = "poll"  # history is refreshed by the cycle itself, once a day
+# a source asking "poll now" again and again (a bug) must not spin the loop
+_MIN_HINT_DELAY = timedelta(milliseconds=500)
 
 
 def build_scheduler(worker: Worker) -> AsyncIOScheduler:
@@ -73,15 +75,26 @@ _due_at: weakref.WeakKeyDictionary[AsyncIOScheduler, float] = weakref.WeakKeyDic
 
 
 def _sleep_until_next_session(scheduler: AsyncIOScheduler, worker: Worker) -> float | None:
-    """Skip the interval runs that would find every market closed; the seconds slept, if so."""
+    """Skip the interval runs that would find every market closed, or run sooner when a source
+    asked for it (``Source.next_poll``: fast FOMC polling); the seconds until the next run when
+    it was moved."""
     now = worker.clock.now()
     wake = worker.next_wake(now)
+    hint = worker.next_hint(now)
+    job = scheduler.get_job(POLL_JOB)
+    if job is None:
+        return None
+    if hint is not None and hint < now + worker.config.poll.every:
+        wait = max(hint - now, _MIN_HINT_DELAY)
+        # the worker's clock may be offset from the wall clock: schedule by the difference
+        job.modify(next_run_time=datetime.now(UTC) + wait)
+        return wait.total_seconds()
     if wake - now > worker.config.poll.every + timedelta(seconds=1):
-        job = scheduler.get_job(POLL_JOB)
-        if job is not None:
-            job.modify(next_run_time=wake)
-            log.info("all markets closed; next poll at %s", wake.isoformat())
-            return (wake - now).total_seconds()
+        if hint is not None:
+            wake = min(wake, hint)
+        job.modify(next_run_time=wake)
+        log.info("all markets closed; next poll at %s", wake.isoformat())
+        return (wake - now).total_seconds()
     return None
 
 

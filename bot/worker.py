@@ -59,6 +59,8 @@ SANITY_KEY = "sanity"
 CLOSES_KEY = "closes_seen"
 #: How long start-up waits for history before the first poll (loads go on in the background).
 STARTUP_DEADLINE = timedelta(seconds=10)
+# a source's "poll me at" moment this close counts as now (timers fire a few ms early)
+_HINT_SLACK = timedelta(milliseconds=200)
 
 
 @dataclass
@@ -151,6 +153,7 @@ class Worker:
             # INFO, which `run` shows by default; the demo (console by design, WARNING) does not
             log.info("no token: alerts go to the console (set TELEGRAM_BOT_TOKEN to send)")
         await asyncio.to_thread(self.store.migrate)
+        self.poller.attach_store(self.store)
         self.states = await asyncio.to_thread(self.store.load_states)  # for logs and status
         self.sanity.load(await asyncio.to_thread(self.store.get_value, SANITY_KEY) or {})
         self._closes_seen = dict(await asyncio.to_thread(self.store.get_value, CLOSES_KEY) or {})
@@ -197,7 +200,12 @@ class Worker:
     def _history_needs(self) -> dict[str, int | None]:
         """Symbol id → days of history the enabled rules need (None: all)."""
         needs = history_needs(rule for rule in self.engine.rules if rule.params.enabled)
-        return {symbol: days for symbol, days in needs.items() if symbol in self.config.symbols}
+        return {
+            symbol: days
+            for symbol, days in needs.items()
+            if symbol in self.config.symbols
+            and self.poller.has_daily_history(self.config.symbols[symbol])
+        }
 
     def _history_arrived(self, symbols: set[str]) -> None:
         for rule in self._needing_history():
@@ -235,9 +243,20 @@ class Worker:
             last = self._last_polled.get(symbol_id)
             # a little slack so a job firing a few ms early does not skip a round
             if last is not None and mono - last < every - 1.0:
-                continue
+                wish = self.poller.next_poll(symbol_id, spec, now)  # e.g. fast FOMC polling
+                if wish is None or wish - now > _HINT_SLACK:
+                    continue
             due.append(symbol_id)
         return due
+
+    def next_hint(self, now: datetime) -> datetime | None:
+        """The soonest moment a source asked for a poll (see ``Source.next_poll``), if any."""
+        wishes = [
+            wish
+            for symbol_id, spec in self.config.symbols.items()
+            if (wish := self.poller.next_poll(symbol_id, spec, now)) is not None
+        ]
+        return min(wishes) if wishes else None
 
     def mark_polled(self, symbol_id: str) -> None:
         """Record that ``symbol_id`` was polled now (what a cycle does for each due symbol)."""
@@ -459,6 +478,8 @@ class Worker:
         )
 
     def _wants_closes(self, symbol_id: str) -> bool:
+        if not self.poller.has_daily_history(self.config.symbols[symbol_id]):
+            return False  # e.g. FOMC statements: no daily bars to ask for
         probe = Observation(symbol=symbol_id, time=self.clock.now(), value=1.0, kind="close")
         return any(rule.params.enabled and rule.wants(probe) for rule in self.engine.rules)
 

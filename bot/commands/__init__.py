@@ -1,1 +1,1 @@
-"""Subcommands of ``python -m bot``: one module each, exposing ``add_parser`` and ``run``."""
+"""CLI subcommands, one module each: ``add_parser(subparsers)`` and ``run(args)``."""

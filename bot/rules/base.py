@@ -33,6 +33,7 @@ class RuleContext:
     tz: ZoneInfo
     symbols: Mapping[str, SymbolConfig] = field(default_factory=dict)
     all_rules: Sequence[RuleParams] = ()
+    admin_chat: str | None = None  # where ``AlertDraft.to_admin`` drafts go
 
     def name(self, symbol_id: str) -> str:
         spec = self.symbols.get(symbol_id)

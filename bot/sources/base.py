@@ -8,7 +8,7 @@ the symbol and the (redacted) URL — never a bogus number.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from bot.clock import Clock
@@ -28,6 +28,9 @@ class Source(ABC):
     type_name: ClassVar[str] = ""
     params_model: ClassVar[type[SourceParams]] = SourceParams
     default_base_url: ClassVar[str] = ""
+    #: False for a source without daily bars (FOMC statements): the worker neither holds the
+    #: rules watching its symbols back for history nor asks it for final closes
+    daily_history: ClassVar[bool] = True
 
     def __init__(self, name: str, params: SourceParams, clock: Clock) -> None:
         self.name = name
@@ -55,6 +58,15 @@ class Source(ABC):
 
     def close(self) -> None:  # noqa: B027  optional hook, most sources hold nothing
         """Release connections."""
+
+    def attach_store(self, store: Any) -> None:  # noqa: B027  optional hook
+        """The worker's store, for a source that caches what it read (the FOMC calendar)."""
+
+    def next_poll(self, symbol_id: str, spec: SymbolConfig, now: datetime) -> datetime | None:
+        """When this source wants ``symbol_id`` polled next, if sooner than the symbol's interval
+        (``None``: no opinion). The worker polls the symbol once that moment is reached and
+        wakes the scheduler for it: e.g. every 2 s around an FOMC release."""
+        return None
 
 
 SOURCES: Registry[Any] = Registry("source type")

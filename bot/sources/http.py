@@ -264,6 +264,7 @@ class HttpClient:
         symbol: str | None,
         params: Mapping[str, str] | None = None,
         error_detail: Callable[[str], str | None] | None = None,
+        accept_html: bool = False,
     ) -> str:
         """GET ``url`` and return the body as text; every failure is a :class:`SourceError`.
 
@@ -271,13 +272,14 @@ class HttpClient:
         HTTP 429 starts a cool-down (``Retry-After`` or ``params.cooldown``) during which every
         call fails at once without a request. An HTML body is an error whatever the status.
         ``error_detail`` may extract a readable reason from a 4xx body (e.g. Yahoo's JSON).
+        ``accept_html``: an HTML body is the data (a source reading web pages checks it itself).
         """
         full_url = build_url(url, params)
         self._check_cooldown(symbol, full_url)
         attempts = self.params.attempts
         for attempt in range(1, attempts + 1):
             try:
-                return self._attempt(full_url, symbol, error_detail)
+                return self._attempt(full_url, symbol, error_detail, accept_html)
             except SourceError as exc:
                 transient = exc.retryable and exc.status != 429
                 if not transient or attempt == attempts:
@@ -308,6 +310,7 @@ class HttpClient:
         url: str,
         symbol: str | None,
         error_detail: Callable[[str], str | None] | None,
+        accept_html: bool = False,
     ) -> str:
         timeout = self.params.timeout.total_seconds()
         # One deadline for the whole attempt: connect, first byte and body all count.
@@ -360,7 +363,7 @@ class HttpClient:
                 retryable=True,
                 status=status,
             )
-        if looks_like_html(text, content_type):
+        if not accept_html and looks_like_html(text, content_type):
             title = html_title(text)
             raise SourceError(
                 f"got an HTML page instead of data (HTTP {status}"

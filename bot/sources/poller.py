@@ -256,6 +256,27 @@ class Poller:
                     del self._no_bar[old]
         return series
 
+    def next_poll(self, symbol_id: str, spec: SymbolConfig, now: datetime) -> datetime | None:
+        """The symbol's first source's wish for its next poll (see :meth:`Source.next_poll`)."""
+        source = self.sources.get(spec.source[0])
+        if source is None:
+            return None
+        try:
+            return source.next_poll(symbol_id, spec, now)
+        except Exception:  # a bug in a hint must not stop polling: the interval still applies
+            log.exception("%s: source %s failed to say when to poll next", symbol_id, source.name)
+            return None
+
+    def has_daily_history(self, spec: SymbolConfig) -> bool:
+        """Whether the symbol's first source serves daily bars (see ``Source.daily_history``)."""
+        source = self.sources.get(spec.source[0])
+        return source is None or source.daily_history
+
+    def attach_store(self, store: object) -> None:
+        """Hand the store to every source (for those that cache what they read)."""
+        for source in self.sources.values():
+            source.attach_store(store)
+
     def close(self) -> None:
         """Close every source's connections."""
         for source in self.sources.values():
