@@ -9,6 +9,7 @@ import pytest
 
 from bot.cli import main
 from tests.fakes.telegram import FAKE_TOKEN, FakeTelegram, server_error
+from tests.test_logs import restore_logging  # noqa: F401  (autouse: send-test sets up logging)
 
 TRADERS, DESK = -1001234567890, 4242
 
