@@ -160,6 +160,10 @@ class ReplayResult:
     observations: int = 0
     warmup: int = 0
     errors: dict[str, str] = field(default_factory=dict)
+    #: alerts dropped because their rule was still warming up (no ``start``)
+    warmup_alerts: int = 0
+    #: ids of the rules replayed
+    rules: list[str] = field(default_factory=list)
 
 
 def replay_detailed(
@@ -167,10 +171,38 @@ def replay_detailed(
     history: History,
     start: date | None = None,
     end: date | None = None,
+    rules: Sequence[str] | None = None,
 ) -> ReplayResult:
-    """Replay ``history`` through the config's rules; alerts dated ``start``..``end`` only."""
+    """Replay ``history`` through the config's rules (or only those with the ids ``rules``);
+    alerts dated ``start``..``end`` only.
+
+    Without ``start``, each rule's first alerts wait until it has the history it needs
+    (:func:`warmup_until`): the second row of a file is not "a record high"."""
     with _no_cyclic_gc():
-        return _replay(config, history, start, end)
+        return _replay(config, history, start, end, rules)
+
+
+#: Warm-up of a rule that wants all history (an all-time record, the digest) when a backtest
+#: has no ``--start``: its first year of data.
+ALL_HISTORY_WARMUP_DAYS = 365
+
+
+def warmup_until(rule: Rule[Any], history: History) -> date | None:
+    """The first day a rule may alert in a replay without ``--start``.
+
+    Rules that want all history (``history_days() is None``: an all-time record, ``near`` a
+    record, the digest) start after the first :data:`ALL_HISTORY_WARMUP_DAYS` of their
+    symbols' data — a record among the first rows of a file is no record. Others need no
+    warm-up here: windows wait for their base row by themselves, a ``cross`` arms on its
+    first value, ``rate_change`` on its first range. ``None``: no warm-up."""
+    if rule.history_days() is not None:
+        return None
+    firsts = [history.get(s).dates[0] for s in rule.symbols() if s in history and history.get(s)]
+    if not firsts:
+        return None
+    from datetime import timedelta
+
+    return max(firsts) + timedelta(days=ALL_HISTORY_WARMUP_DAYS)
 
 
 @contextlib.contextmanager
@@ -190,8 +222,33 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _replay(config: Config, history: History, start: date | None, end: date | None) -> ReplayResult:
+def select_rules(config: Config, rules: Sequence[str] | None) -> list[str]:
+    """The ids of the rules to replay (``--rule``; default all); raises :class:`BacktestError`
+    naming every unknown id."""
+    ids = [params.id for params in config.rules]
+    if not rules:
+        return ids
+    unknown = [r for r in rules if r not in ids]
+    if unknown:
+        raise BacktestError(
+            f"--rule {', '.join(unknown)}: unknown rule id; rules: {', '.join(ids) or 'none'}"
+        )
+    return [i for i in ids if i in set(rules)]
+
+
+def _replay(
+    config: Config,
+    history: History,
+    start: date | None,
+    end: date | None,
+    rules: Sequence[str] | None = None,
+) -> ReplayResult:
     engine = Engine.from_config(config)
+    if rules is not None:
+        # Only these rules run; the others stay in the context (the digest still lists the
+        # levels of every cross rule).
+        selected = set(select_rules(config, rules))
+        engine.rules = [rule for rule in engine.rules if rule.id in selected]
     if end is not None:
         history = History({s: history.get(s).until(end) for s in history.symbols()})
     observations = build_observations(config, history, engine.rules, end, start)
@@ -211,6 +268,25 @@ def _replay(config: Config, history: History, start: date | None, end: date | No
         result.errors.update(evaluated.errors)
         if keep:
             result.alerts.extend(evaluated.alerts)
+    if start is None:  # each rule's warm-up: alerts before it has the history it needs
+        until = {rule.id: warmup_until(rule, history) for rule in engine.rules}
+        # as moments: a day's start in the configured zone (one comparison per alert)
+        since = {
+            rule_id: (first, datetime.combine(first, time(0), config.tz))
+            for rule_id, first in until.items()
+            if first is not None
+        }
+        kept = []
+        for alert in result.alerts:
+            bound = since.get(alert.rule_id)
+            if bound is None or (
+                alert.day >= bound[0] if alert.day is not None else alert.time >= bound[1]
+            ):
+                kept.append(alert)
+            else:
+                result.warmup_alerts += 1
+        result.alerts = kept
+    result.rules = [rule.id for rule in engine.rules]
     return result
 
 
@@ -271,6 +347,7 @@ def load_data_files(config: Config, data: Mapping[str, str]) -> History:
     parts: dict[str, dict[str, DailySeries]] = {}
     for key, path in data.items():
         if key in config.symbols:
+            _check_kind(config, key, path)
             history.set(key, read_daily_csv(path, symbol=key))
             continue
         owner = series_owner.get(key.upper())
@@ -310,6 +387,46 @@ def load_data_files(config: Config, data: Mapping[str, str]) -> History:
     return history
 
 
+def _serves_daily_bars(config: Config, symbol_id: str) -> bool:
+    """Whether the symbol's first source serves daily bars (a source type may say it does not
+    with a ``daily_history = False`` class attribute)."""
+    from bot.sources.base import SOURCES
+
+    spec = config.symbols.get(symbol_id)
+    source = config.sources.get(spec.source[0]) if spec is not None and spec.source else None
+    if source is None:
+        return True
+    try:
+        return bool(getattr(SOURCES.get(source.type), "daily_history", True))
+    except KeyError:
+        return True
+
+
+def _check_kind(config: Config, symbol_id: str, path: str) -> None:
+    """Refuse a file whose values cannot be the symbol's: a FRED rate series given for an
+    index (or a price file for a rate symbol) would replay percentages as closes."""
+    from bot.sources.csvfile import detect_csv_format
+
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            header = handle.readline()
+    except (OSError, UnicodeDecodeError):
+        return  # read_daily_csv reports it, naming the file
+    kind = detect_csv_format(header)
+    rate = is_rate_symbol(config, symbol_id)
+    if kind == "fred" and not rate:
+        series_id = header.split(",")[1].strip().strip('"')
+        raise BacktestError(
+            f"--data {symbol_id}={path}: a FRED rate series ({series_id}), but {symbol_id} is a "
+            f"price symbol: give it a daily price CSV (Date,Open,High,Low,Close,…)"
+        )
+    if kind in ("yahoo", "stooq") and rate:
+        raise BacktestError(
+            f"--data {symbol_id}={path}: a daily price CSV, but {symbol_id} is a rate symbol: "
+            f"give it its FRED CSV (observation_date,SERIES)"
+        )
+
+
 def _join_columns(columns: Mapping[str, DailySeries], main: str) -> DailySeries:
     """Rows dated in every series (an inner join, as the FRED source joins them)."""
     common = set.intersection(*(set(s.dates) for s in columns.values()))
@@ -324,26 +441,84 @@ def load_history(
     data: Mapping[str, str],
     end: date | None = None,
     sleep: Callable[[float], None] = time_module.sleep,
+    rules: Sequence[str] | None = None,
 ) -> tuple[History, list[str]]:
-    """``--data`` files, plus every other symbol the enabled rules watch from its configured
-    source (``sleep`` paces the sources' retries). Returns the history and the symbols fetched
-    from sources."""
+    """``--data`` files, plus what else the replayed rules (``rules``: ids; default all) read.
+
+    Symbols without ``--data`` are read from a local (``csv``) source; from the network only
+    when no ``--data`` was given at all (a backtest from files never goes online behind your
+    back). Symbols that only a digest lists are optional: without data the digest says so.
+    Every required symbol that cannot be loaded is reported at once, in one
+    :class:`BacktestError`. Returns the history and the symbols read from sources (``sleep``
+    paces the sources' retries)."""
+    from bot.errors import SourceError
+
     history = load_data_files(config, data)
-    needed = sorted(
-        {s for params in config.rules if params.enabled for s in params.watched_symbols()}
-    )
-    missing = [s for s in needed if s not in history]
+    selected = set(select_rules(config, rules))
+    chosen = [p for p in config.rules if p.enabled and p.id in selected]
+    required: set[str] = set()
+    optional: set[str] = set()
+    for params in chosen:
+        if params.type == "digest":
+            optional.update(getattr(params, "symbols", []))
+            rate = getattr(params, "rate", None)
+            if rate:
+                required.add(rate)
+        else:
+            required.update(params.watched_symbols())
+    # A symbol whose source serves no daily bars (``Source.daily_history`` False: FOMC
+    # statements) has nothing to replay: optional, never fetched.
+    no_bars = {s for s in required | optional if not _serves_daily_bars(config, s)}
+    required -= no_bars
+    optional = (optional | no_bars) - required
+    missing = sorted(s for s in required | optional if s not in history)
     if not missing:
         return history, []
-    from bot.sources.poller import Poller
 
-    poller = Poller.from_config(config, SystemClock(), sleep=sleep)
-    try:
-        for symbol in missing:
-            history.set(symbol, poller.fetch_daily(symbol, config.symbols[symbol], None, end))
-    finally:
-        poller.close()
-    return history, missing
+    def local(symbol: str) -> bool:
+        spec = config.symbols[symbol]
+        return all(
+            (source := config.sources.get(name)) is not None and source.type == "csv"
+            for name in spec.source
+        )
+
+    fetch = [s for s in missing if s not in no_bars and (not data or local(s))]
+    failures: dict[str, str] = {}
+    fetched: list[str] = []
+    if fetch:
+        from bot.sources.poller import Poller
+
+        poller = Poller.from_config(config, SystemClock(), sleep=sleep)
+        try:
+            for symbol in fetch:
+                try:
+                    series = poller.fetch_daily(symbol, config.symbols[symbol], None, end)
+                except SourceError as exc:
+                    failures[symbol] = str(exc)
+                    continue
+                history.set(symbol, series)
+                fetched.append(symbol)
+        finally:
+            poller.close()
+    absent = [s for s in missing if s in required and s not in fetch]
+    failed = [s for s in missing if s in required and s in failures]
+    if absent or failed:
+        users = {s: [p.id for p in chosen if s in p.watched_symbols()] for s in [*absent, *failed]}
+        parts = []
+        if absent:
+            parts.append(
+                f"{', '.join(absent)} {'has' if len(absent) == 1 else 'have'} no --data "
+                f"(read by {', '.join(sorted({r for s in absent for r in users[s]}))}): give "
+                + " ".join(f"--data {s}=FILE" for s in absent)
+                + ", or replay only some rules with --rule ID"
+            )
+        if failed:
+            parts.append(
+                f"{', '.join(failed)} {'has' if len(failed) == 1 else 'have'} no --data and "
+                "could not be fetched: " + "; ".join(failures[s] for s in failed)
+            )
+        raise BacktestError("; ".join(parts))
+    return history, fetched
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,6 +567,25 @@ def print_table(alerts: Sequence[Alert], config: Config, out: TextIO) -> None:
         print(line(row), file=out)
 
 
+def rule_summary(result: ReplayResult, config: Config) -> list[str]:
+    """One line per replayed rule: alerts fired, the first and the last."""
+    by_rule: dict[str, list[Alert]] = {rule_id: [] for rule_id in result.rules}
+    for alert in result.alerts:
+        by_rule.setdefault(alert.rule_id, []).append(alert)
+    width = max((len(rule_id) for rule_id in by_rule), default=0)
+    lines = []
+    for rule_id, alerts in by_rule.items():
+        if not alerts:
+            lines.append(f"  {rule_id:<{width}}  0 alerts")
+            continue
+        first = fmt_when(alerts[0].time, config.tz, alerts[0].day)
+        last = fmt_when(alerts[-1].time, config.tz, alerts[-1].day)
+        count = f"{len(alerts):,d} alert{'' if len(alerts) == 1 else 's'}"
+        span = f"on {first}" if len(alerts) == 1 else f"first {first}, last {last}"
+        lines.append(f"  {rule_id:<{width}}  {count}, {span}")
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------
 # Command line
 # ---------------------------------------------------------------------------------------------
@@ -429,6 +623,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--start", type=_date_arg, metavar="DATE", help="first day to report")
     parser.add_argument("--end", type=_date_arg, metavar="DATE", help="last day to replay")
+    parser.add_argument(
+        "--rule",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="replay only this rule (repeatable; default: every rule)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per alert and line")
     parser.set_defaults(handler=run)
 
@@ -454,14 +655,15 @@ def run(
     try:
         config = read_config(args.config)
         data = parse_data_args(args.data)
-        history, fetched = load_history(config, data, args.end, sleep)
+        rules = getattr(args, "rule", None) or None
+        history, fetched = load_history(config, data, args.end, sleep, rules)
     except ConfigError as exc:
         print(str(exc), file=err)
         return 2
     except BotError as exc:
         print(f"error: {exc}", file=err)
         return 2
-    result = replay_detailed(config, history, args.start, args.end)
+    result = replay_detailed(config, history, args.start, args.end, rules)
     for rule_id, problem in result.errors.items():
         print(f"error: rule {rule_id} failed: {problem}", file=err)
     if args.json:
@@ -471,9 +673,17 @@ def run(
         print_table(result.alerts, config, out)
         span = f"{args.start or 'first row'} .. {args.end or 'last row'}"
         source = f"; fetched {', '.join(fetched)} from sources" if fetched else ""
+        warm = (
+            f"; {result.warmup_alerts} alert{'' if result.warmup_alerts == 1 else 's'} of "
+            "rules still warming up dropped"
+            if result.warmup_alerts
+            else ""
+        )
         print(
-            f"\n{len(result.alerts)} alerts from {len(config.rules)} rules over {span} "
-            f"({result.observations} observations, {result.warmup} for warm-up{source})",
+            f"\n{len(result.alerts)} alerts from {len(result.rules)} rules over {span} "
+            f"({result.observations} observations, {result.warmup} for warm-up{source}{warm})",
             file=out,
         )
+        for line in rule_summary(result, config):
+            print(line, file=out)
     return 1 if result.errors else 0

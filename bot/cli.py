@@ -76,7 +76,7 @@ def _add_config_arg(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand."""
     from bot import backtest
-    from bot.commands import healthcheck, parse_fomc, schema, send_test
+    from bot.commands import healthcheck, parse_fomc, report, schema, send_test
 
     parser = argparse.ArgumentParser(
         prog=_prog(),
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(handler=cmd_check)
 
+    report.add_parser(sub)
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
     schema.add_parser(sub)

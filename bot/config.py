@@ -853,7 +853,11 @@ def _validate_rules(raw: list[Any], problems: _Problems) -> list[tuple[int, Rule
         rule_class, params = validated
         assert isinstance(params, RuleParams)
         if params.template is not None:
-            allowed = RuleParams.common_template_fields | rule_class.template_fields
+            from bot.context import TEMPLATE_FIELDS as CONTEXT_FIELDS  # facts of the symbol
+
+            allowed = (
+                RuleParams.common_template_fields | rule_class.template_fields | set(CONTEXT_FIELDS)
+            )
             for message in template_problems(params.template, allowed):
                 problems.add((*loc, "template"), message)
         result.append((index, params))

@@ -1,9 +1,10 @@
 """``run --demo``: the configured rules against a simulated market on a fast clock.
 
-Every symbol keeps its id, name and rules but is served by the ``simulated`` source; calendars
-become ``always``; the clock is a :class:`~bot.clock.FakeClock` that advances one simulated hour
-per cycle; state lives in a throw-away SQLite file; alerts go to the console. Nothing touches the
-network or the real state store, and no token is needed.
+Every symbol keeps its id, name, calendar and rules but is served by the ``simulated``
+source (sessions, holidays and closes as in the real market); the clock is a
+:class:`~bot.clock.FakeClock` that advances one simulated hour per cycle; state lives in a
+throw-away SQLite file; alerts go to the console. Nothing touches the network or the real state
+store, and no token is needed.
 
 SIGTERM/SIGINT, or the reader of stdout going away (``run --demo | head -3``), end the demo
 after the current step: the worker stops, the scratch state is removed and the exit code is 0.
@@ -36,9 +37,9 @@ def demo_config(config: Config, state_dir: Path) -> Config:
     symbols = {
         symbol_id: SymbolConfig.model_validate(
             {
-                **spec.model_dump(exclude={"source", "calendar", "poll", "tickers"}),
+                # the symbol's own calendar: no closes on a holiday or a Sunday
+                **spec.model_dump(exclude={"source", "poll", "tickers"}),
                 "source": ["simulated"],
-                "calendar": "always",
             }
         )
         for symbol_id, spec in config.symbols.items()

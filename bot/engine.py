@@ -70,6 +70,8 @@ class Engine:
         self.max_skew = max_skew
         # rule ids whose template failed to render: logged once, then the default text is sent
         self._broken_templates: set[str] = set()
+        # rule id → whether its template uses market-context fields (computed only then)
+        self._context_templates: dict[str, bool] = {}
 
     @classmethod
     def from_config(cls, config: Config) -> Engine:
@@ -156,7 +158,7 @@ class Engine:
                 continue
             last_alert = previous.get("last_alert")
             for draft in drafts:
-                alert = self._alert(rule, draft)
+                alert = self._alert(rule, draft, history)
                 if self._cooling_down(params, last_alert, draft.time):
                     log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
                     result.suppressed.append(alert)
@@ -189,11 +191,50 @@ class Engine:
             return False
         return moment - datetime.fromisoformat(last_alert) < params.cooldown
 
-    def _alert(self, rule: Rule[Any], draft: AlertDraft) -> Alert:
+    def _uses_context(self, params: RuleParams) -> bool:
+        """Whether the rule's template names a market-context field (``{drought_rank}``…)."""
+        found = self._context_templates.get(params.id)
+        if found is None:
+            import string
+
+            from bot.context import TEMPLATE_FIELDS
+
+            try:
+                names = {f for _, f, _, _ in string.Formatter().parse(params.template or "") if f}
+            except ValueError:
+                names = set()
+            found = self._context_templates[params.id] = bool(names & set(TEMPLATE_FIELDS))
+        return found
+
+    def _context_fields(self, draft: AlertDraft, history: History) -> dict[str, str]:
+        """The facts of the alert's symbol (bot.context) as of the alert: through the close of
+        its day once that session has closed by the alert's time, else through the day before
+        (an intraday alert never reads its own day's close: no look-ahead in backtests)."""
+        from bot.calendars import get_calendar
+        from bot.context import template_fields_for
+
+        if draft.day is not None:
+            cutoff = draft.day
+        else:
+            spec = self.context.symbols.get(draft.symbol)
+            calendar = get_calendar(spec.calendar if spec is not None else "always")
+            cutoff = draft.time.astimezone(calendar.tz).date()
+            session = calendar.session_on(cutoff)
+            if session is None or session.close > draft.time:
+                cutoff -= timedelta(days=1)
+        return template_fields_for(history.get(draft.symbol), cutoff)
+
+    def _alert(self, rule: Rule[Any], draft: AlertDraft, history: History | None = None) -> Alert:
         params = rule.params
         text = draft.text
         if params.template is not None:
+            context_fields = (
+                self._context_fields(draft, history)
+                if history is not None and self._uses_context(params)
+                else {}
+            )
             fields = {
+                **context_fields,
                 "rule": params.id,
                 "symbol": draft.symbol,
                 "name": self.context.name(draft.symbol),

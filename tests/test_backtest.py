@@ -98,18 +98,17 @@ def test_json_lines_format_and_order(workdir: Path, capsys: pytest.CaptureFixtur
     times = [datetime.fromisoformat(row["time"]) for row in rows]
     assert times == sorted(times)
     assert [(row["rule"], row["type"], row["symbol"]) for row in rows] == [
-        ("rut-record", "record_close", "RUT"),  # 2021-11-08 over 2021-11-05
         ("fed", "rate_change", "FED"),
         ("rut-record", "record_close", "RUT"),  # 2025-09-18
         ("rut-record", "record_close", "RUT"),
         ("rut-record", "record_close", "RUT"),
         ("rut-2500", "cross", "RUT"),
     ]
-    assert rows[1]["message"] == "Fed cuts by 25 bp: 4.50–4.75% → 4.25–4.50% (effective 2024-12-19)"
-    assert rows[1]["value"] == 4.5
+    assert rows[0]["message"] == "Fed cuts by 25 bp: 4.50–4.75% → 4.25–4.50% (effective 2024-12-19)"
+    assert rows[0]["value"] == 4.5
     # The close is stamped at the XNYS close, shown in the configured time zone.
-    assert rows[2]["time"] == "2025-09-18T16:00:00-04:00"
-    assert rows[2]["value"] == 2467.7
+    assert rows[1]["time"] == "2025-09-18T16:00:00-04:00"
+    assert rows[1]["value"] == 2467.7
     # The 2024-11-25 close (2,442.03) stayed below 2,442.74: no alert that day.
     assert not any(row["time"].startswith("2024-11-25") for row in rows)
 
@@ -139,7 +138,13 @@ def test_human_table(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = out.splitlines()
     assert lines[0].split() == ["time", "rule", "symbol", "value", "message"]
     assert lines[1].startswith("2025-09-18 16:00 EDT  rut-record  RUT     2,467.70  Russell 2000")
-    assert lines[-1].startswith("4 alerts from 3 rules over 2025-01-01 .. last row")
+    assert lines[-4].startswith("4 alerts from 3 rules over 2025-01-01 .. last row")
+    # then one line per rule: alerts fired, the first and the last
+    assert lines[-3:] == [
+        "  rut-record  3 alerts, first 2025-09-18 16:00 EDT, last 2025-10-15 16:00 EDT",
+        "  rut-2500    1 alert, on 2025-10-15 16:00 EDT",
+        "  fed         0 alerts",
+    ]
 
 
 def test_symbols_without_data_come_from_their_source(
@@ -183,18 +188,89 @@ def test_bad_input_exits_2_naming_the_problem(
     assert message in err
 
 
-def test_unreachable_source_exits_2(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """No --data for RUT: its Yahoo source (a closed local port) fails — reported, exit 2."""
+def test_unreachable_sources_exit_2_all_reported_at_once(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No --data at all: RUT (Yahoo) and FED (FRED) are fetched from their sources, both on a
+    closed local port — both failures in one error, exit 2."""
     config = write_config(workdir)
-    fed = ["--data", f"DFEDTARU={workdir / 'DFEDTARU.csv'}"]
-    fed += ["--data", f"DFEDTARL={workdir / 'DFEDTARL.csv'}"]
-    args = build_parser().parse_args(["backtest", "--config", str(config), *fed])
+    args = build_parser().parse_args(["backtest", "--config", str(config)])
     pauses: list[float] = []
     code = backtest.run(args, sleep=pauses.append)
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("error: RUT ")
-    assert "127.0.0.1:9" in err
+    assert err.startswith("error: FED, RUT have no --data and could not be fetched: ")
+    assert err.count("127.0.0.1:9") >= 2
+
+
+def test_all_missing_data_reported_at_once_without_going_online(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --data given, a symbol without a file is not fetched from the network (the README
+    example used to try Yahoo offline): every missing one is named in one error."""
+    config = write_config(workdir)
+    args = build_parser().parse_args(
+        ["backtest", "--config", str(config), "--data", f"RUT={workdir / 'rut.csv'}"]
+    )
+    pauses: list[float] = []
+    code = backtest.run(args, sleep=pauses.append)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == (
+        "error: FED has no --data (read by fed): give --data FED=FILE, or replay only some "
+        "rules with --rule ID\n"
+    )
+    assert pauses == []  # no retries: nothing was asked of a source
+
+
+def test_a_rate_file_given_for_an_index_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(workdir)
+    code = main(["backtest", "--config", str(config), "--data", f"RUT={workdir / 'DFEDTARU.csv'}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"--data RUT={workdir / 'DFEDTARU.csv'}: a FRED rate series (DFEDTARU)" in err
+    assert "RUT is a price symbol" in err
+
+
+def test_rule_option_replays_only_those_rules(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--rule (repeatable): only those rules run, and only their symbols are needed (no FED
+    data given here)."""
+    config = write_config(workdir)
+    code = main(
+        ["backtest", "--config", str(config), "--data", f"RUT={workdir / 'rut.csv'}",
+         "--rule", "rut-2500", "--json"]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert [json.loads(x)["rule"] for x in out.splitlines()] == ["rut-2500"]
+    code = main(["backtest", "--config", str(config), "--rule", "nope"])
+    assert code == 2
+    assert "--rule nope: unknown rule id; rules: rut-record, rut-2500, fed" in (
+        capsys.readouterr().err
+    )
+
+
+def test_without_start_the_first_rows_only_warm_up(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file starts 2021-11-05: its second row (2021-11-08) is above the first, but that is
+    no "record high" — all-time rules alert only after a year of data (the 2025 records do)."""
+    code, out, _ = run_cli(workdir, capsys=capsys)
+    assert code == 0
+    assert not [line for line in out.splitlines() if line.startswith("2021-")]
+    assert "1 alert of rules still warming up dropped" in out
+    config = load_config(write_config(workdir))
+    history = backtest.load_data_files(config, parse_data_args(data_args(workdir)[1::2]))
+    alerts = replay(config, history)
+    assert [a.id for a in alerts if a.rule_id == "rut-record"] == [
+        "rut-record:high:2025-09-18",
+        "rut-record:high:2025-10-14",
+        "rut-record:high:2025-10-15",
+    ]
 
 
 def test_stooq_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -204,7 +280,7 @@ def test_stooq_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "rut.csv").write_text(stooq)
     code, out, _ = run_cli(workdir, "--json", capsys=capsys)
     assert code == 0
-    assert len(out.splitlines()) == 6
+    assert len(out.splitlines()) == 5
 
 
 def test_parse_data_args() -> None:
@@ -255,7 +331,7 @@ def test_a_fred_row_keeps_its_date_in_the_table_json_and_templates(
     listed as ``2024-12-18 19:00 EST``, the previous evening in New York."""
     code, out, _ = run_cli(workdir, capsys=capsys)
     assert code == 0
-    (line,) = [x for x in out.splitlines() if " fed " in x]
+    (line,) = [x for x in out.splitlines() if " fed " in x and x[:1].isdigit()]
     assert line.startswith("2024-12-19 ") and "19:00" not in line.split("  ")[0]
     code, out, _ = run_cli(workdir, "--json", capsys=capsys)
     (row,) = [json.loads(x) for x in out.splitlines() if '"rate_change"' in x]
@@ -288,3 +364,19 @@ def test_a_row_on_a_day_without_a_session_keeps_its_date() -> None:
     spec = SymbolConfig(source=["yahoo"], ticker="RTY=F", calendar="XNYS")
     (moment,) = backtest._close_times(spec, [date(2025, 1, 9)])
     assert moment.astimezone(ZoneInfo("America/New_York")).date() == date(2025, 1, 9)
+
+
+def test_a_symbol_whose_source_serves_no_daily_bars_is_not_required(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A source type with ``daily_history = False`` (FOMC statements) has nothing to replay:
+    its symbols need no --data and are never fetched."""
+    from bot.sources.csvfile import CsvSource
+
+    monkeypatch.setattr(CsvSource, "daily_history", False, raising=False)
+    extra = "  - {id: rel, type: relative, symbol: RUT, versus: SPX, window: 1d, threshold: 50}\n"
+    config = write_config(workdir, extra)
+    code = main(["backtest", "--config", str(config), *data_args(workdir)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "fetched SPX" not in out

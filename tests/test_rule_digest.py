@@ -64,7 +64,7 @@ def test_summary_content() -> None:
         "Daily digest 2025-09-18 (16:15 EDT)",
         "Russell 2000 (RUT) 2,467.70 on 2025-09-18: day +1.93%, MTD +4.28%, YTD +10.65%",
         "  record close 2,467.70 (2025-09-18): +0.00%, a record close today",
-        "  levels: 2,400 -2.74%, 2,500 +1.31%, 2,600 +5.36%",
+        "  levels: 2,400: 2.74% below, 2,500: 1.31% above, 2,600: 5.36% above",
         "S&P 500 (SPX): no data yet",
         "Fed funds target range (FED) 4.00–4.25% (since 2025-09-18)",
     ]
@@ -73,7 +73,9 @@ def test_summary_content() -> None:
 def test_days_since_record_and_rate_since() -> None:
     _, drafts = run([tick(date(2025, 9, 17), 16, 30)])
     lines = drafts[0].text.splitlines()
-    assert lines[2] == "  record close 2,442.74 (2021-11-08): -0.89%, 1,409 days since"
+    assert lines[2] == (
+        "  record close 2,442.74 (2021-11-08): -0.89%, 1,409 days since (longest stretch)"
+    )
     assert lines[-1] == "Fed funds target range (FED) 4.25–4.50% (since 2024-12-19)"
 
 
@@ -173,3 +175,128 @@ def test_long_batch_fast_path_equals_one_by_one(
         (d.key, d.text, d.value, d.fields) for d in single
     ]
     assert json.loads(json.dumps(state_a)) == state_b
+
+
+def test_fed_range_is_current_after_a_cut_alert_of_the_same_day() -> None:
+    """The live poll delivers the cut (FRED row of 2025-09-18) while the daily history still
+    ends the day before: the rate_change alert and that evening's digest say the same range."""
+    config = make_config(
+        {
+            "id": "digest",
+            "type": "digest",
+            "symbols": ["RUT"],
+            "rate": "FED",
+            "at": "16:15",
+        },
+        {"id": "fed-rate", "type": "rate_change", "symbol": "FED"},
+    )
+    engine = Engine.from_config(config)
+    day = date(2025, 9, 18)
+    history = History({"RUT": RUT, "FED": FED.until(date(2025, 9, 17))})
+    cut = Observation(
+        "FED",
+        datetime.combine(day, time(0), UTC),
+        4.25,
+        "rate",
+        day,
+        {"lower": 4.00, "upper": 4.25},
+    )
+    states: dict = {}
+    first = engine.evaluate([tick(date(2025, 9, 17), 16, 15)], history, states, CLOCK)
+    states.update(first.states)
+    result = engine.evaluate([cut, tick(day, 16, 15)], history, states, CLOCK)
+    by_rule = {a.rule_id: a.text for a in result.alerts}
+    assert "4.25–4.50% → 4.00–4.25%" in by_rule["fed-rate"]
+    assert by_rule["digest"].splitlines()[-1] == (
+        "Fed funds target range (FED) 4.00–4.25% (since 2025-09-18)"
+    )
+    # The next day, with the history caught up, the digest says the same.
+    states.update(result.states)
+    history.set("FED", FED)
+    later = engine.evaluate([tick(date(2025, 9, 19), 16, 15)], history, states, CLOCK)
+    assert later.alerts[0].text.splitlines()[-1] == (
+        "Fed funds target range (FED) 4.00–4.25% (since 2025-09-18)"
+    )
+
+
+def test_a_digest_waits_for_the_days_closes_instead_of_repeating_yesterdays() -> None:
+    rule = digest_rule(symbols=["RUT"])
+    day = date(2025, 9, 18)
+    late = History({"RUT": RUT.until(date(2025, 9, 17)), "FED": FED})
+    state, drafts = rule.evaluate([tick(day, 16, 15)], late, None, CLOCK)
+    assert drafts == []  # RUT's session closed at 16:00, its close is not in yet
+    _, drafts = rule.evaluate([tick(day, 16, 40)], HISTORY, state, CLOCK)
+    assert [d.key for d in drafts] == ["2025-09-18"]
+    assert "RUT) 2,467.70 on 2025-09-18:" in drafts[0].text
+
+
+def test_16_15_digest_marks_rty_previous_day_close() -> None:
+    """CME closes at 17:00: at 16:15 RTY=F's latest close is the previous day's, and says so."""
+    rty = series([("2025-09-12", 2410.0), ("2025-09-15", 2420.0), ("2025-09-16", 2430.0)])
+    history = History({"RUT": RUT, "RTY": rty, "FED": FED})
+    rule = digest_rule(symbols=["RUT", "RTY"])
+    _, drafts = rule.evaluate(
+        [tick(date(2025, 9, 15), 16, 15), tick(date(2025, 9, 16), 16, 15)], history, None, CLOCK
+    )
+    monday, tuesday = (d.text.splitlines() for d in drafts)
+    assert "RTY futures (RTY) 2,410.00 on 2025-09-12 (last close): " in "\n".join(monday)
+    assert "RTY futures (RTY) 2,420.00 on 2025-09-15 (yesterday's close): " in "\n".join(tuesday)
+
+
+def test_a_symbol_whose_data_ended_is_no_longer_listed() -> None:
+    spx = series([("2025-09-05", 6481.50), ("2025-09-08", 6495.15)])
+    rut = series(sorted([*zip(RUT.dates, RUT.values, strict=True), (date(2025, 9, 15), 2400.0)]))
+    history = History({"RUT": rut, "SPX": spx, "FED": FED})
+    rule = digest_rule()
+    _, drafts = rule.evaluate(
+        [tick(date(2025, 9, 15), 16, 15), tick(date(2025, 9, 17), 16, 15)], history, None, CLOCK
+    )
+    assert "S&P 500 (SPX) 6,495.15 on 2025-09-08 (last close)" in drafts[0].text
+    assert "S&P 500" not in drafts[1].text  # 9 days old: its data ended
+    assert "Russell 2000 (RUT) 2,421.08 on 2025-09-17:" in drafts[1].text
+
+
+def test_no_digest_once_every_symbols_data_ended() -> None:
+    """A backtest past the last row: no digest of nothing but a rate for months."""
+    rule = digest_rule(symbols=["RUT"])
+    _, drafts = rule.evaluate([tick(date(2025, 12, 1), 16, 15)], HISTORY, None, CLOCK)
+    assert drafts == []
+
+
+def test_fed_range_follows_a_statement_its_rate_symbol_confirms() -> None:
+    """With ``rate_change`` on a statement symbol that FED ``confirm``s (the FOMC statement at
+    14:00, FRED's row the next day), the 16:15 digest already shows the statement's range."""
+    import pytest
+
+    from bot.config import parse_config
+    from bot.rules.rate_change import RateChangeParams
+
+    if "confirm" not in RateChangeParams.model_fields:
+        pytest.skip("rate_change has no `confirm` option in this tree")
+    text = """
+sources: {fred: {type: fred}, yahoo: {type: yahoo}}
+symbols:
+  RUT: {source: yahoo, ticker: "^RUT", name: Russell 2000, calendar: XNYS}
+  FED: {source: fred, series: {lower: DFEDTARL, upper: DFEDTARU}, name: Fed funds target range}
+  STMT: {source: fred, series: {lower: DFEDTARL, upper: DFEDTARU}, name: Statement}
+rules:
+  - {id: fed-rate, type: rate_change, symbol: STMT, confirm: FED}
+  - {id: digest, type: digest, symbols: [RUT], rate: FED, at: "16:15"}
+"""
+    engine = Engine.from_config(parse_config(text, "test.yaml", {}))
+    digest = next(rule for rule in engine.rules if rule.id == "digest")
+    day = date(2025, 9, 17)
+    statement = Observation(
+        "STMT",
+        datetime(2025, 9, 17, 18, 0, tzinfo=UTC),
+        4.25,
+        "rate",
+        day,
+        {"lower": 4.00, "upper": 4.25},
+    )
+    assert digest.wants(statement)
+    history = History({"RUT": RUT, "FED": FED.until(date(2025, 9, 17))})
+    _, drafts = digest.evaluate([statement, tick(day, 16, 15)], history, None, CLOCK)
+    assert drafts[0].text.splitlines()[-1] == (
+        "Fed funds target range (FED) 4.00–4.25% (since 2025-09-17)"
+    )

@@ -60,8 +60,10 @@ def test_first_record_close_since_2021_message() -> None:
     assert draft.key == "high:2025-09-18"
     assert draft.text == (
         "Russell 2000 (RUT) closed at a record high of 2,467.70 on 2025-09-18: previous record "
-        "2,442.74 of 2021-11-08, +24.96 points (+1.02%); it stood 1,410 days (6 sessions)"
+        "2,442.74 of 2021-11-08, +24.96 points (+1.02%); the first record close since "
+        "2021-11-08, ending a 1,410-day stretch (6 sessions) — the longest since 2021"
     )
+    assert draft.fields["stretch_rank"] == "1st" and draft.fields["since_year"] == "2021"
     assert draft.fields["previous"] == "2,442.74"
     assert draft.fields["days"] == "1,410"
 
@@ -211,3 +213,46 @@ def test_long_batch_fast_path_equals_one_by_one(
     state_b, single = run_one_by_one(rule, observations, history)
     assert [(d.key, d.text) for d in first + batch] == [(d.key, d.text) for d in single]
     assert state_a == state_b
+
+
+def test_record_alert_ranks_the_drought_it_ends() -> None:
+    """Stretches between record closes: 1,827 days (2000 → 2005), 1 day, then the one the new
+    record ends (1,462 days): the 2nd-longest of the history."""
+    history = series(
+        [
+            ("2000-01-03", 100.0),
+            ("2003-01-02", 60.0),
+            ("2005-01-03", 101.0),
+            ("2005-01-04", 102.0),
+            ("2007-01-03", 90.0),
+        ]
+    )
+    rule = make_rule(type="record_close", symbol="RUT")
+    _, drafts = run_batch(
+        rule, [close_at("RUT", date(2009, 1, 5), 103.0)], History({"RUT": history})
+    )
+    assert len(drafts) == 1
+    assert drafts[0].text.endswith(
+        "; the first record close since 2005-01-04, ending a 1,462-day stretch (2 sessions) — "
+        "the 2nd-longest since 2000"
+    )
+    assert drafts[0].fields["stretch_rank"] == "2nd"
+
+
+def test_record_alert_after_a_record_the_session_before_says_how_long_it_stood() -> None:
+    history = series([("2025-01-02", 100.0), ("2025-01-03", 101.0)])
+    rule = make_rule(type="record_close", symbol="RUT")
+    _, drafts = run_batch(
+        rule, [close_at("RUT", date(2025, 1, 6), 102.0)], History({"RUT": history})
+    )
+    assert drafts[0].text.endswith("; it stood 3 days (1 session)")
+
+
+def test_record_low_alert_is_not_ranked() -> None:
+    history = series([("2025-01-02", 100.0), ("2025-01-03", 101.0), ("2025-01-06", 102.0)])
+    rule = make_rule(type="record_close", symbol="RUT", kind="low")
+    _, drafts = run_batch(
+        rule, [close_at("RUT", date(2025, 1, 7), 99.0)], History({"RUT": history})
+    )
+    assert drafts[0].text.endswith("; it stood 5 days (3 sessions)")
+    assert drafts[0].fields["stretch_rank"] == ""

@@ -17,6 +17,7 @@ from pydantic import field_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams
+from bot.context import longest_phrase, ordinal, series_facts
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.text import fmt_count, fmt_percent, fmt_signed, fmt_value
@@ -46,7 +47,18 @@ class RecordCloseRule(Rule[RecordCloseParams]):
     type_name: ClassVar[str] = "record_close"
     params_model: ClassVar[type[RuleParams]] = RecordCloseParams
     template_fields: ClassVar[frozenset[str]] = frozenset(
-        {"kind", "session", "previous", "previous_date", "gain", "gain_pct", "days", "sessions"}
+        {
+            "kind",
+            "session",
+            "previous",
+            "previous_date",
+            "gain",
+            "gain_pct",
+            "days",
+            "sessions",
+            "stretch_rank",
+            "since_year",
+        }
     )
     observation_kinds: ClassVar[frozenset[str]] = frozenset({"close"})
 
@@ -240,12 +252,30 @@ class RecordCloseRule(Rule[RecordCloseParams]):
             "days": fmt_count(days),
             "sessions": fmt_count(sessions),
         }
+        stood = (
+            f"it stood {fields['days']} day{'' if days == 1 else 's'} "
+            f"({fields['sessions']} session{'' if sessions == 1 else 's'})"
+        )
+        rank = self._stretch_rank(series, prev_index, previous_day, days)
+        fields["stretch_rank"] = ordinal(rank) if rank else ""
+        fields["since_year"] = str(series.dates[0].year) if series.dates else ""
+        if rank and sessions > 1:
+            ranked = (
+                f" — the {longest_phrase(rank)} since {fields['since_year']}"
+                if rank <= RANKED
+                else ""
+            )
+            # The drought it ends, ranked among every stretch between record closes of the
+            # history (bot.context: the same numbers as `report` and the digest).
+            stood = (
+                f"the first record close since {fields['previous_date']}, ending "
+                f"{_article(fields['days'])} {fields['days']}-day stretch "
+                f"({fields['sessions']} sessions){ranked}"
+            )
         text = (
             f"{name} ({params.symbol}) closed at a {label} of {fmt_value(observation.value)} "
             f"on {fields['session']}: previous {scope} {fields['previous']} of "
-            f"{fields['previous_date']}, {fields['gain']} points ({fields['gain_pct']}); "
-            f"it stood {fields['days']} day{'' if days == 1 else 's'} "
-            f"({fields['sessions']} session{'' if sessions == 1 else 's'})"
+            f"{fields['previous_date']}, {fields['gain']} points ({fields['gain_pct']}); {stood}"
         )
         return AlertDraft(
             key=f"{what}:{fields['session']}",
@@ -255,6 +285,31 @@ class RecordCloseRule(Rule[RecordCloseParams]):
             text=text,
             fields=fields,
         )
+
+    def _stretch_rank(
+        self, series: DailySeries, prev_index: int, previous_day: date, days: int
+    ) -> int:
+        """Rank of the ``days``-long stretch a new all-time high ends (1 = the longest of the
+        history); 0 when not ranked: lows and windowed records, or a previous record that the
+        history does not show as its last record close (then the ranks would not be its)."""
+        if not self._high or self._span is not None or prev_index < 0:
+            return 0
+        facts = series_facts(series)
+        records = facts.records_through(prev_index)
+        if series.dates[facts.record_rows[records - 1]] != previous_day:
+            return 0
+        return facts.stretch_rank(records, days)
+
+
+#: The stretch a record ends is ranked in its message only among the longest this many (the
+#: 67th-longest says nothing); the ``stretch_rank`` field always has the rank.
+RANKED = 10
+
+
+def _article(number: str) -> str:
+    """``a`` or ``an`` before a number as read aloud: an 8-day, an 11-day, an 18,000…"""
+    head = number.split(",", 1)[0]
+    return "an" if head.startswith("8") or head in ("11", "18") else "a"
 
 
 def _extreme(
