@@ -11,22 +11,23 @@ moment.
 Rows before ``--start`` warm the rules up — the record, the windows, the armed flags, the
 cooldown clock, exactly as a bot running all along would have them — and their alerts are
 discarded. The backtest never opens the state store and never sends a message.
+
+Length (over 400 lines): the replay and its input — which symbols a replay needs, from files or
+sources, rate or close — decide together what the rules see; the command's arguments and output
+are in :mod:`bot.commands.backtest`.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import gc
-import json
 import operator
-import sys
 import time as time_module
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from bot.calendars import get_calendar
 from bot.clock import FakeClock, SystemClock
@@ -35,7 +36,6 @@ from bot.engine import Engine
 from bot.errors import BotError
 from bot.model import Alert, DailySeries, History, Observation
 from bot.rules import Rule
-from bot.rules.text import fmt_when, local_moment
 
 _by_time = operator.attrgetter("time")
 
@@ -519,171 +519,3 @@ def load_history(
             )
         raise BacktestError("; ".join(parts))
     return history, fetched
-
-
-# ---------------------------------------------------------------------------------------------
-# Output
-# ---------------------------------------------------------------------------------------------
-
-
-def alert_json(alert: Alert, config: Config) -> dict[str, Any]:
-    """One ``--json`` line: time, rule, type, symbol, value, message."""
-    return {
-        "time": local_moment(alert.time, config.tz, alert.day).isoformat(),
-        "rule": alert.rule_id,
-        "type": alert.rule_type,
-        "symbol": alert.symbol,
-        "value": alert.value,
-        "message": alert.text,
-    }
-
-
-def print_table(alerts: Sequence[Alert], config: Config, out: TextIO) -> None:
-    """A human-readable table; continuation lines of long messages are indented."""
-    rows = [
-        (
-            fmt_when(alert.time, config.tz, alert.day),
-            alert.rule_id,
-            alert.symbol,
-            f"{alert.value:,.2f}",
-            alert.text,
-        )
-        for alert in alerts
-    ]
-    header = ("time", "rule", "symbol", "value", "message")
-    widths = [max([len(header[i]), *(len(r[i]) for r in rows)]) for i in range(4)]
-    indent = sum(widths) + 2 * 4
-
-    def line(cells: Sequence[str]) -> str:
-        head = "  ".join(
-            cell.rjust(w) if i == 3 else cell.ljust(w)
-            for i, (cell, w) in enumerate(zip(cells[:4], widths, strict=True))
-        )
-        message = cells[4].replace("\n", "\n" + " " * indent)
-        return f"{head}  {message}"
-
-    print(line(header), file=out)
-    for row in rows:
-        print(line(row), file=out)
-
-
-def rule_summary(result: ReplayResult, config: Config) -> list[str]:
-    """One line per replayed rule: alerts fired, the first and the last."""
-    by_rule: dict[str, list[Alert]] = {rule_id: [] for rule_id in result.rules}
-    for alert in result.alerts:
-        by_rule.setdefault(alert.rule_id, []).append(alert)
-    width = max((len(rule_id) for rule_id in by_rule), default=0)
-    lines = []
-    for rule_id, alerts in by_rule.items():
-        if not alerts:
-            lines.append(f"  {rule_id:<{width}}  0 alerts")
-            continue
-        first = fmt_when(alerts[0].time, config.tz, alerts[0].day)
-        last = fmt_when(alerts[-1].time, config.tz, alerts[-1].day)
-        count = f"{len(alerts):,d} alert{'' if len(alerts) == 1 else 's'}"
-        span = f"on {first}" if len(alerts) == 1 else f"first {first}, last {last}"
-        lines.append(f"  {rule_id:<{width}}  {count}, {span}")
-    return lines
-
-
-# ---------------------------------------------------------------------------------------------
-# Command line
-# ---------------------------------------------------------------------------------------------
-
-
-def _date_arg(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date such as 2025-01-01, got {text!r}"
-        ) from None
-
-
-def add_parser(subparsers: Any) -> None:
-    """Register ``backtest`` on the CLI's subparsers (handler: :func:`run`)."""
-    parser = subparsers.add_parser(
-        "backtest",
-        help="replay daily history through the rules and print the alerts they would have sent",
-        description=(
-            "Replay daily closes (Yahoo/Stooq CSV) and FRED series through the configured rules "
-            "with the live engine. Rows before --start warm the rules up without alerting. "
-            "Symbols without --data are fetched from their configured source."
-        ),
-    )
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
-    )
-    parser.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="ID=FILE",
-        help="daily CSV for a symbol id, or a FRED CSV for a series id (repeatable)",
-    )
-    parser.add_argument("--start", type=_date_arg, metavar="DATE", help="first day to report")
-    parser.add_argument("--end", type=_date_arg, metavar="DATE", help="last day to replay")
-    parser.add_argument(
-        "--rule",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="replay only this rule (repeatable; default: every rule)",
-    )
-    parser.add_argument("--json", action="store_true", help="one JSON object per alert and line")
-    parser.set_defaults(handler=run)
-
-
-def run(
-    args: argparse.Namespace,
-    out: TextIO | None = None,
-    err: TextIO | None = None,
-    sleep: Callable[[float], None] = time_module.sleep,
-) -> int:
-    """Run a backtest from parsed arguments; returns the exit code (2 on bad input).
-
-    ``sleep`` paces retries of sources asked for symbols without ``--data`` (tests pass a
-    recorder)."""
-    from bot.cli import read_config
-    from bot.errors import ConfigError
-
-    out = out or sys.stdout
-    err = err or sys.stderr
-    if args.start is not None and args.end is not None and args.start > args.end:
-        print(f"error: --start {args.start} is after --end {args.end}", file=err)
-        return 2
-    try:
-        config = read_config(args.config)
-        data = parse_data_args(args.data)
-        rules = getattr(args, "rule", None) or None
-        history, fetched = load_history(config, data, args.end, sleep, rules)
-    except ConfigError as exc:
-        print(str(exc), file=err)
-        return 2
-    except BotError as exc:
-        print(f"error: {exc}", file=err)
-        return 2
-    result = replay_detailed(config, history, args.start, args.end, rules)
-    for rule_id, problem in result.errors.items():
-        print(f"error: rule {rule_id} failed: {problem}", file=err)
-    if args.json:
-        for alert in result.alerts:
-            print(json.dumps(alert_json(alert, config), ensure_ascii=False), file=out)
-    else:
-        print_table(result.alerts, config, out)
-        span = f"{args.start or 'first row'} .. {args.end or 'last row'}"
-        source = f"; fetched {', '.join(fetched)} from sources" if fetched else ""
-        warm = (
-            f"; {result.warmup_alerts} alert{'' if result.warmup_alerts == 1 else 's'} of "
-            "rules still warming up dropped"
-            if result.warmup_alerts
-            else ""
-        )
-        print(
-            f"\n{len(result.alerts)} alerts from {len(result.rules)} rules over {span} "
-            f"({result.observations} observations, {result.warmup} for warm-up{source}{warm})",
-            file=out,
-        )
-        for line in rule_summary(result, config):
-            print(line, file=out)
-    return 1 if result.errors else 0

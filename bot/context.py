@@ -22,6 +22,9 @@ alerts alike, so the same fact is the same number everywhere. Definitions (READM
 Nothing dated after the date asked for is ever looked at. numpy is imported lazily; a series'
 record table is built once (:class:`SeriesFacts`, cached per series) and each question is then
 a bisection or a short count.
+
+Length (about 400 lines): one definition per fact, listed above, and the record table they are
+all read from; split, the definitions would drift apart.
 """
 
 from __future__ import annotations

@@ -9,6 +9,9 @@ Per symbol: read the store's cache, fetch from the source only what is missing (
 days before the last cached row, so revised closes are picked up; everything when there is no
 cache), merge with pandas (one row per date, the newer row wins), drop rows whose session is
 not final yet, save back. A failing source is logged and the cached rows are kept.
+
+Length (~400 lines): the loader and the keeper that retries it share one policy (what to fetch,
+when a row is final, deadlines and back-off); split, the policy would be read in two places.
 """
 
 from __future__ import annotations

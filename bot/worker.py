@@ -24,6 +24,9 @@ admin chat. When the history arrives, each such rule's stored state is reconcile
 
 A restart reloads states and the outbox, so it neither repeats an alert (ids are deterministic,
 the outbox has a unique key) nor misses a crossing (rules compare with the last persisted value).
+
+Length (over 400 lines): the five steps above are one cycle around one transaction; start-up,
+history and the send loop already live in their own modules.
 """
 
 from __future__ import annotations

@@ -11,6 +11,7 @@ import pytest
 from bot import backtest
 from bot.backtest import parse_data_args, replay
 from bot.cli import build_parser, main
+from bot.commands import backtest as backtest_command
 from bot.config import load_config
 from bot.model import History
 from tests.test_rule_support import business_days, series
@@ -196,7 +197,7 @@ def test_unreachable_sources_exit_2_all_reported_at_once(
     config = write_config(workdir)
     args = build_parser().parse_args(["backtest", "--config", str(config)])
     pauses: list[float] = []
-    code = backtest.run(args, sleep=pauses.append)
+    code = backtest_command.run(args, sleep=pauses.append)
     err = capsys.readouterr().err
     assert code == 2
     assert err.startswith("error: FED, RUT have no --data and could not be fetched: ")
@@ -213,7 +214,7 @@ def test_all_missing_data_reported_at_once_without_going_online(
         ["backtest", "--config", str(config), "--data", f"RUT={workdir / 'rut.csv'}"]
     )
     pauses: list[float] = []
-    code = backtest.run(args, sleep=pauses.append)
+    code = backtest_command.run(args, sleep=pauses.append)
     err = capsys.readouterr().err
     assert code == 2
     assert err == (

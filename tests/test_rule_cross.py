@@ -209,7 +209,7 @@ def test_long_batch_fast_path_equals_one_by_one(
     live loop's alerts and state, also when resuming from a state carried through JSON."""
     import json
 
-    from bot.rules.windows import BATCH_MIN
+    from bot.rules.batch import BATCH_MIN
 
     params: dict[str, Any] = {"type": "cross", "symbol": "RUT", "levels": levels}
     params["direction"] = direction

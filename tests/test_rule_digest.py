@@ -141,7 +141,7 @@ def test_long_batch_fast_path_equals_one_by_one(
     import json
     import random
 
-    from bot.rules.windows import BATCH_MIN
+    from bot.rules.batch import BATCH_MIN
 
     rng = random.Random(seed)
     days = business_days(date(2024, 11, 20), 90)

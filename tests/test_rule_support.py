@@ -202,7 +202,7 @@ def test_vectorised_window_helpers_agree_with_the_scalar_ones() -> None:
     """The fast paths' numpy helpers give what Window.period_start/base_index give."""
     import numpy as np
 
-    from bot.rules.windows import base_indices, period_start_ordinals
+    from bot.rules.batch import base_indices, period_start_ordinals
 
     days = business_days(date(2019, 12, 20), 400)
     data = series((d, float(i + 1)) for i, d in enumerate(days))
@@ -234,7 +234,7 @@ def test_series_arrays_follow_appends() -> None:
 def test_episode_rows_keeps_breaches_and_the_first_row_back_inside() -> None:
     import numpy as np
 
-    from bot.rules.windows import episode_rows
+    from bot.rules.batch import episode_rows
 
     valid = np.array([False, True, True, True, True, True, True])
     beyond = np.array([False, False, True, True, False, False, True])

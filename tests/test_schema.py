@@ -13,7 +13,7 @@ import pytest
 
 from bot.cli import main
 from bot.commands.schema import SCHEMA_FILE, build_schema, render
-from bot.envsubst import protect_env_refs
+from bot.config.env import protect_env_refs
 from bot.rules import RULES
 from bot.sources import SOURCES
 from bot.yaml12 import load_yaml

@@ -1,1 +1,1 @@
-"""CLI subcommands, one module each: ``add_parser(subparsers)`` and ``run(args)``."""
+"""CLI commands, one module each: ``add_parser(subparsers)`` + ``run(args) -> int``."""

@@ -10,22 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import date
 from typing import TYPE_CHECKING, Any, TextIO
+
+from bot.commands.common import add_config_arg, add_data_arg, date_arg
 
 if TYPE_CHECKING:
     from bot.config import Config
     from bot.context import RateFacts, SymbolFacts
     from bot.model import History
-
-
-def _date_arg(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a date such as 2024-12-02, got {text!r}"
-        ) from None
 
 
 def add_parser(subparsers: Any) -> None:
@@ -39,20 +31,12 @@ def add_parser(subparsers: Any) -> None:
             "live bot loads."
         ),
     )
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
-    )
-    parser.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="ID=FILE",
-        help="daily CSV for a symbol id, or a FRED CSV for a series id (repeatable)",
-    )
+    add_config_arg(parser)
+    add_data_arg(parser)
     parser.add_argument(
         "--symbol", action="append", default=[], metavar="ID", help="only this symbol (repeatable)"
     )
-    parser.add_argument("--at", type=_date_arg, metavar="DATE", help="as of this day's close")
+    parser.add_argument("--at", type=date_arg, metavar="DATE", help="as of this day's close")
     parser.add_argument("--json", action="store_true", help="one JSON object per symbol and line")
     parser.set_defaults(handler=run)
 
@@ -60,7 +44,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Print the report; exit 0, or 2 on bad input (unknown symbol, unreadable file)."""
     from bot.backtest import is_rate_symbol, load_data_files, parse_data_args
-    from bot.cli import read_config
+    from bot.config import read_config
     from bot.context import rate_facts, symbol_facts
     from bot.errors import BotError, ConfigError
 

@@ -145,7 +145,7 @@ def config_model() -> type[BaseModel]:
         "symbols": (dict[str, config.SymbolConfig], {}),
         "rules": (list[rule], []),
     }
-    top: type[BaseModel] = config._TopLevel
+    top: type[BaseModel] = config.TopLevel
     model: type[BaseModel] = create_model(
         "IndexAlertBotConfig",
         __base__=top,

@@ -15,6 +15,7 @@ import argparse
 import socket
 from typing import Any
 
+from bot.commands.common import add_config_arg
 from bot.errors import redact
 
 
@@ -29,9 +30,7 @@ def add_parser(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("chat", nargs="?", metavar="CHAT", help="a chat name from telegram.chats")
-    parser.add_argument(
-        "--config", metavar="PATH", help="config file (default: $BOT_CONFIG or ./config.yaml)"
-    )
+    add_config_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -50,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     """Queue the test message, deliver it, report each chat; 2 if one was not delivered."""
     import asyncio
 
-    from bot.cli import read_config
+    from bot.config import read_config
     from bot.logs import setup_logging
 
     setup_logging("WARNING")  # the sender's own lines (a failure), in the bot's log format
@@ -70,7 +69,6 @@ async def _send(config: Any, chats: list[str]) -> int:
     from uuid import uuid4
 
     from bot.app import build_notifier
-    from bot.cli import version
     from bot.clock import SystemClock
     from bot.errors import BotError
     from bot.model import Alert
@@ -88,7 +86,7 @@ async def _send(config: Any, chats: list[str]) -> int:
         time=now.astimezone(UTC),
         value=0.0,
         text=(
-            f"Test message from Index Alert Bot {version()} on {socket.gethostname()}, "
+            f"Test message from Index Alert Bot {_version()} on {socket.gethostname()}, "
             f"{stamp}\nDelivery works: alerts will arrive here."
         ),
         chats=tuple(chats),
@@ -125,6 +123,18 @@ async def _send(config: Any, chats: list[str]) -> int:
             reason = row.error or row.status
             print(redact(f"FAIL not delivered to {where}: {reason}"))
     return 2 if failed or not rows else 0
+
+
+def _version() -> str:
+    """The installed version (as ``--version`` shows it), else the source tree's."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("index-alert-bot")
+    except metadata.PackageNotFoundError:
+        from bot import __version__
+
+        return __version__
 
 
 def _where(config: Any, chat: str) -> str:

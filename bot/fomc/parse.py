@@ -11,6 +11,9 @@ double-encoded UTF-8 ("â€‘") and pages without a charset (bytes are decoded
 A dissent ("Voting against … who preferred to lower … by 1/2 percentage point") is never taken for
 the decision: the vote paragraphs are set aside before the decision is looked for, and a sentence
 saying "preferred" is never a decision.
+
+Length (over 400 lines): one reader of one document — the page's text, the decision sentence,
+the vote and the dissents are found in the same paragraphs with the same number words.
 """
 
 from __future__ import annotations

@@ -71,4 +71,4 @@ class Notifier(ABC):
         return await self.send(chat_id, alert)
 
 
-NOTIFIERS: Registry[Any] = Registry("notifier")
+NOTIFIERS: Registry[Any] = Registry("notifier", package="bot.notify")

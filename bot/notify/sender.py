@@ -34,6 +34,9 @@ had not accepted. So nothing is lost, and the one message (part) in flight at a 
 arrive twice (at-least-once delivery).
 
 Without a Telegram token every row's chat is ``console`` and the console notifier prints it.
+
+Length (over 400 lines): the outcome table above is one state machine per outbox row; the
+ordering per chat, the leases and the admin notices act on the same rows.
 """
 
 from __future__ import annotations

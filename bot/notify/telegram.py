@@ -34,6 +34,10 @@ are kept by :class:`ChatRateLimiter`: python-telegram-bot's ``AIORateLimiter`` (
 per-group limits, through ``ExtBot(rate_limiter=...)``) plus the per-chat limit it lacks, all
 on ``aiolimiter`` buckets. The bot token never reaches an exception or log text from here:
 messages are built without it and :class:`~bot.errors.BotError` redacts what it is given.
+
+Length (over 400 lines): the error table above, the request deadline and the rate limiter are
+one notifier's contract with the Bot API; message splitting already lives in
+:mod:`bot.notify.split`.
 """
 
 from __future__ import annotations

@@ -119,4 +119,4 @@ class Rule(ABC, Generic[P]):
         """
 
 
-RULES: Registry[Rule[Any]] = Registry("rule type")
+RULES: Registry[Rule[Any]] = Registry("rule type", package="bot.rules")

@@ -19,19 +19,9 @@ from bot.clock import Clock
 from bot.config import RuleParams, Threshold, ThresholdValue
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
+from bot.rules.batch import batch_arrays, batch_base_indices, episode_rows, fast_path
 from bot.rules.text import fmt_percent, fmt_signed, fmt_time, fmt_value
-from bot.rules.windows import (
-    BATCH_MIN,
-    Window,
-    WindowValue,
-    batch_arrays,
-    batch_base_indices,
-    breach_step,
-    episode_rows,
-    episodic,
-    event_key,
-    window_label,
-)
+from bot.rules.windows import Window, WindowValue, breach_step, episodic, event_key, window_label
 
 
 class ChangeParams(RuleParams):
@@ -128,8 +118,9 @@ class ChangeRule(Rule[ChangeParams]):
         # rows; a short one (the live loop) visits every row and looks its base up below.
         rows: Sequence[int] = range(len(observations))
         bases: list[int] | None = None
-        if len(observations) >= BATCH_MIN:
-            rows, bases = self._batch_rows(observations, series)
+        found = fast_path(len(observations), lambda: self._batch_rows(observations, series))
+        if found is not None:
+            rows, bases = found
         for position, row in enumerate(rows):
             observation = observations[row]
             session = observation.session or observation.time.astimezone(tz).date()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
@@ -18,8 +19,8 @@ from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, History, Observation, ObservationBatch
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.batch import rows_to_visit
 from bot.rules.text import event_time_key, fmt_number, fmt_time
-from bot.rules.windows import BATCH_MIN
 
 
 class CrossParams(RuleParams):
@@ -76,7 +77,7 @@ class CrossRule(Rule[CrossParams]):
         if not observations:
             return {"levels": levels_state, "last": last}, drafts
         values = [o.value for o in observations]
-        array = _value_array(observations, values) if len(values) >= BATCH_MIN else None
+        size = len(values)
         for key, level, distance in self._levels:
             armed = levels_state.get(key)
             start = 0
@@ -86,15 +87,15 @@ class CrossRule(Rule[CrossParams]):
                 start = 1
             up, down = armed["up"], armed["down"]
             low, high = level - distance, level + distance
-            if array is not None:  # a long batch (a backtest): jump from event to event
-                events, up, down = _crossings(array, start, level, low, high, up, down)
-                for index, direction in events:
-                    if want_up if direction == "up" else want_down:
-                        drafts.append(self._draft(observations[index], level, direction))
-                levels_state[key] = {"up": up, "down": down}
-                continue
+            # A long batch (a backtest) visits only the rows _transitions finds; a short one
+            # (the live loop) visits every row.
+            rows = rows_to_visit(
+                size,
+                partial(_transitions, observations, values, start, level, low, high, up, down),
+                start,
+            )
             # The hot loop of every backtest: plain floats and locals only.
-            for index in range(start, len(values)):
+            for index in rows:
                 value = values[index]
                 if up:
                     if value >= level:
@@ -151,25 +152,32 @@ def _value_array(observations: Sequence[Observation], values: list[float]) -> An
     return array
 
 
-def _crossings(
-    values: Any, start: int, level: float, low: float, high: float, up: bool, down: bool
-) -> tuple[list[tuple[int, str]], bool, bool]:
-    """Fast path for long batches: what the loop in :meth:`CrossRule.evaluate` does from row
-    ``start`` — the rows it fires on (``(row, direction)`` in its order) and the final armed
-    flags — by jumping from event to event instead of visiting every row.
+def _transitions(
+    observations: Sequence[Observation],
+    values: list[float],
+    start: int,
+    level: float,
+    low: float,
+    high: float,
+    up: bool,
+    down: bool,
+) -> list[int]:
+    """Fast path for long batches: the rows from ``start`` on which the loop in
+    :meth:`CrossRule.evaluate` changes a flag (fires, or re-arms), ascending. On every other
+    row the loop does nothing, so visiting only these gives its alerts and final flags.
 
     Each direction is its own two-state machine: armed, it fires on the first row at/beyond
     the level and disarms; disarmed, it re-arms on the first row past the re-arm bound (a row
     that fires never re-arms, nor one that re-arms fire). numpy finds those rows with the same
-    float comparisons as the loop.
+    float comparisons as the loop; the machine jumps from one to the next.
     """
     import numpy as np
 
-    events: list[tuple[int, str]] = []
-    final: dict[str, bool] = {}
-    for direction, armed, hits, rearms in (
-        ("up", up, values >= level, values < low),
-        ("down", down, values <= level, values > high),
+    array = _value_array(observations, values)
+    found: set[int] = set()
+    for armed, hits, rearms in (
+        (up, array >= level, array < low),
+        (down, array <= level, array > high),
     ):
         fire_rows: list[int] = np.flatnonzero(hits).tolist()
         arm_rows: list[int] = np.flatnonzero(rearms).tolist()
@@ -180,10 +188,7 @@ def _crossings(
             if k == len(rows):
                 break
             row = rows[k]
-            if armed:
-                events.append((row, direction))
+            found.add(row)
             armed = not armed
             row += 1
-        final[direction] = armed
-    events.sort(key=lambda event: (event[0], event[1] != "up"))  # the loop checks up first
-    return events, final["up"], final["down"]
+    return sorted(found)

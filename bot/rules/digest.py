@@ -9,6 +9,9 @@ record close; then the current range of the ``rate`` symbol, if one is given.
 It fires on ``tick`` observations (the live worker emits one per poll cycle; the backtest emits
 one per trading day at ``at``, see :meth:`DigestRule.scheduled_times`). A day's close is used
 only once that session has closed by the tick's time — no look-ahead in backtests.
+
+Length (over 400 lines): the longest rule; its loop and its fast path (:mod:`bot.rules.batch`)
+word the same digest and are tested together (helpers in :mod:`bot.rules.digest_parts`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from bot.config import ClockTime, RuleParams, StrList
 from bot.context import series_facts
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.batch import BATCH_MIN, base_indices, fast_path
 from bot.rules.digest_parts import (
     _PHRASES,
     STALE_DAYS,
@@ -43,7 +47,7 @@ from bot.rules.digest_parts import (
     _since,
 )
 from bot.rules.text import fmt_number
-from bot.rules.windows import BATCH_MIN, Cursor, Window, base_indices, parse_day
+from bot.rules.windows import Cursor, Window, parse_day
 
 _MTD, _YTD = Window("mtd"), Window("ytd")
 
@@ -319,7 +323,12 @@ class DigestRule(Rule[DigestParams]):
         no_data = f"{self._names[symbol]}: no data yet"
         texts: list[str | None] = []
         reported: list[float] = []
-        if len(due) < BATCH_MIN or not dates:  # the live loop: a digest or two at a time
+        found = (
+            fast_path(len(due), lambda: self._batch_numbers(symbol, series, indices))
+            if dates
+            else None
+        )
+        if found is None:  # the live loop: a digest or two at a time
             for (_obs, _local, day, _seen), index in zip(due, indices, strict=True):
                 if index < 0:
                     texts.append(no_data)
@@ -336,7 +345,7 @@ class DigestRule(Rule[DigestParams]):
             return texts, reported
         import numpy as np
 
-        numbers, sides, usual = self._batch_numbers(symbol, series, indices)
+        numbers, sides, usual = found
         facts = series_facts(series)
         ranks = facts.drought_ranks().tolist()
         # The record standing at each row, from the series' record table (bot.context: the

@@ -20,8 +20,9 @@ from bot.config import RuleParams
 from bot.context import longest_phrase, ordinal, series_facts
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
+from bot.rules.batch import batch_arrays, fast_path
 from bot.rules.text import fmt_count, fmt_percent, fmt_signed, fmt_value
-from bot.rules.windows import BATCH_MIN, Window, WindowValue, batch_arrays, parse_day
+from bot.rules.windows import Window, WindowValue, parse_day
 
 
 class RecordCloseParams(RuleParams):
@@ -110,8 +111,11 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         # skips over is caught up below exactly as after a restart (folding missed closes).
         rows: Sequence[int] = range(len(observations))
         final_session: date | None = None
-        if len(observations) >= BATCH_MIN and span is None:
-            found = self._batch_rows(observations, series, record, folded, last_session)
+        if span is None:  # all-time records (a rolling window recomputes as it slides)
+            found = fast_path(
+                len(observations),
+                lambda: self._batch_rows(observations, series, record, folded, last_session),
+            )
             if found is not None:
                 rows, final_session = found
         for row in rows:

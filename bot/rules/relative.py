@@ -18,20 +18,15 @@ from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
-from bot.rules.text import fmt_percent, fmt_time
-from bot.rules.windows import (
-    BATCH_MIN,
-    Window,
-    WindowValue,
+from bot.rules.batch import (
     batch_arrays,
     batch_base_indices,
     batch_rows_of,
-    breach_step,
     episode_rows,
-    episodic,
-    event_key,
-    window_label,
+    rows_to_visit,
 )
+from bot.rules.text import fmt_percent, fmt_time
+from bot.rules.windows import Window, WindowValue, breach_step, episodic, event_key, window_label
 
 
 class RelativeParams(RuleParams):
@@ -130,9 +125,10 @@ class RelativeRule(Rule[RelativeParams]):
         a_base = b_base = -1
         # A long batch (a backtest) visits only the rows found by _batch_rows; a short one (the
         # live loop) visits every row.
-        rows: Sequence[int] = range(len(observations))
-        if len(observations) >= BATCH_MIN and len(mine) and len(other):
-            rows = self._batch_rows(observations, mine, other, last_session)
+        rows = rows_to_visit(
+            len(observations),
+            lambda: self._batch_rows(observations, mine, other, last_session),
+        )
         for row in rows:
             observation = observations[row]
             session = observation.session or observation.time.astimezone(tz).date()
@@ -180,8 +176,9 @@ class RelativeRule(Rule[RelativeParams]):
         mine: DailySeries,
         other: DailySeries,
         last_session: date | None,
-    ) -> list[int]:
-        """Fast path for long batches: the rows the loop in :meth:`evaluate` must visit.
+    ) -> list[int] | None:
+        """Fast path for long batches: the rows the loop in :meth:`evaluate` must visit
+        (``None``, every row, while either symbol has no history).
 
         Mirrors the loop with numpy over the whole batch: a row is *judged* when both symbols
         have a row dated its session with usable base rows (the same change arithmetic) and its
@@ -192,6 +189,8 @@ class RelativeRule(Rule[RelativeParams]):
         """
         import numpy as np
 
+        if not len(mine) or not len(other):
+            return None
         window, limit = self.params.window, abs(self.params.threshold.amount)
         tz = self.context.tz
         ordinals = batch_arrays(observations, tz)[1]

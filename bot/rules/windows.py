@@ -5,7 +5,8 @@ the previous close, ``5d`` with the close five sessions back (a trading week), `
 year. ``mtd``/``qtd``/``ytd`` compare with the last close before the month, quarter or year began.
 
 Everything here works on the plain lists of :class:`~bot.model.DailySeries` (bisection, no
-pandas) because rules call it once per observation in backtests.
+pandas) because rules call it once per observation in backtests. The numpy versions used by
+the fast paths for long batches are in :mod:`bot.rules.batch`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, PlainSerializer
 
-from bot.model import DailySeries, Observation, ObservationBatch
+from bot.model import DailySeries, Observation
 
 WindowKind = Literal["sessions", "mtd", "qtd", "ytd"]
 
@@ -221,141 +222,3 @@ class Cursor:
         """Index of the last row dated strictly before ``day``; -1 if none."""
         i = self.on_or_before(day)
         return i - 1 if i >= 0 and self._dates[i] == day else i
-
-
-# ---------------------------------------------------------------------------------------------
-# Batch fast paths
-# ---------------------------------------------------------------------------------------------
-#
-# A backtest hands each rule one batch of ~10,000 observations; the live loop hands it a few.
-# Rules whose state changes only on rare rows (a threshold breached, a level crossed) find
-# those rows with numpy over the whole batch and run their ordinary per-observation state
-# machine on them alone. The arithmetic is the same IEEE float64 as the scalar code, so the
-# rows found are exactly those on which the scalar loop would do anything.
-
-#: Batches at least this long take the fast paths; shorter ones run the plain loops.
-BATCH_MIN = 16
-
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def batch_arrays(observations: Sequence[Observation], tz: ZoneInfo) -> tuple[Any, Any]:
-    """``(values, session ordinals)`` of a batch as numpy arrays (float64, int64).
-
-    The session is :func:`session_of`'s. Cached on an :class:`~bot.model.ObservationBatch`
-    (the engine shares one batch among the rules that want the same observations).
-    """
-    import numpy as np
-
-    cache = observations.cache if isinstance(observations, ObservationBatch) else None
-    key = ("arrays", tz.key, len(observations))
-    if cache is not None and key in cache:
-        return cache[key]  # type: ignore[no-any-return]
-    values = np.fromiter((o.value for o in observations), np.float64, len(observations))
-    ordinals = np.fromiter(
-        (
-            (o.session if o.session is not None else o.time.astimezone(tz).date()).toordinal()
-            for o in observations
-        ),
-        np.int64,
-        len(observations),
-    )
-    if cache is not None:
-        cache[key] = (values, ordinals)
-    return values, ordinals
-
-
-def period_start_ordinals(window: Window, ordinals: Any) -> Any:
-    """:meth:`Window.period_start` of each day ordinal (calendar windows), vectorised."""
-    import numpy as np
-
-    days = (ordinals - _EPOCH_ORDINAL).astype("datetime64[D]")
-    if window.kind == "mtd":
-        starts = days.astype("datetime64[M]")
-    elif window.kind == "qtd":
-        months = days.astype("datetime64[M]").astype(np.int64)  # months since 1970-01
-        starts = (months - months % 3).astype("datetime64[M]")
-    elif window.kind == "ytd":
-        starts = days.astype("datetime64[Y]")
-    else:
-        raise ValueError(f"{window} has no calendar period")
-    return starts.astype("datetime64[D]").astype(np.int64) + _EPOCH_ORDINAL
-
-
-def base_indices(window: Window, series: DailySeries, ordinals: Any) -> Any:
-    """:meth:`Window.base_index` for each session ordinal, vectorised (-1: too early)."""
-    import numpy as np
-
-    rows = series.arrays()[0]
-    if window.kind == "sessions":
-        following = np.searchsorted(rows, ordinals, side="left")  # first row dated >= session
-        return np.where(following >= window.sessions, following - window.sessions, -1)
-    return np.searchsorted(rows, period_start_ordinals(window, ordinals), side="left") - 1
-
-
-def batch_base_indices(
-    observations: Sequence[Observation], tz: ZoneInfo, window: Window, series: DailySeries
-) -> Any:
-    """:func:`base_indices` of a batch's sessions (:func:`batch_arrays`) in ``series``.
-
-    Cached on an :class:`~bot.model.ObservationBatch` per window and series, as the rules of a
-    backtest share a few windows (``mtd`` in many rules) over the same batch.
-    """
-    ordinals = batch_arrays(observations, tz)[1]
-    cache = observations.cache if isinstance(observations, ObservationBatch) else None
-    key = ("bases", tz.key, len(observations), str(window), id(series), len(series))
-    found = cache.get(key) if cache is not None else None
-    if found is not None and found[0] is series:  # the very series (an id can be reused)
-        return found[1]
-    bases = base_indices(window, series, ordinals)
-    if cache is not None:
-        cache[key] = (series, bases)
-    return bases
-
-
-def batch_rows_of(observations: Sequence[Observation], tz: ZoneInfo, series: DailySeries) -> Any:
-    """For each observation of a batch, the row of ``series`` dated its session; -1 if none.
-
-    Cached on an :class:`~bot.model.ObservationBatch` per series, like
-    :func:`batch_base_indices`.
-    """
-    import numpy as np
-
-    ordinals = batch_arrays(observations, tz)[1]
-    cache = observations.cache if isinstance(observations, ObservationBatch) else None
-    key = ("rows", tz.key, len(observations), id(series), len(series))
-    found = cache.get(key) if cache is not None else None
-    if found is not None and found[0] is series:
-        return found[1]
-    dates = series.arrays()[0]
-    if len(dates):
-        row = np.searchsorted(dates, ordinals, side="left")  # first row dated >= session
-        at = np.minimum(row, len(dates) - 1)
-        rows = np.where(dates[at] == ordinals, at, -1)
-    else:
-        rows = np.full(len(ordinals), -1, dtype=np.int64)
-    if cache is not None:
-        cache[key] = (series, rows)
-    return rows
-
-
-def episode_rows(valid: Any, beyond: Any) -> Any:
-    """Indices of the rows a threshold state machine must visit, in order.
-
-    ``valid``: rows it evaluates at all (enough history); ``beyond``: rows past the threshold.
-    Rows past the threshold change the state; of each run of valid rows inside the threshold
-    only the first can (an episode ends there, see :func:`breach_step`); row 0 seeds the state.
-    """
-    import numpy as np
-
-    index = np.flatnonzero(valid)
-    inside_after_beyond = np.zeros(len(index), dtype=bool)
-    hits = beyond[index]
-    inside_after_beyond[1:] = hits[:-1] & ~hits[1:]
-    keep = hits | inside_after_beyond
-    if len(index):
-        keep[0] = True
-    rows = index[keep]
-    if not len(rows) or rows[0] != 0:
-        rows = np.concatenate(([0], rows))
-    return rows

@@ -69,4 +69,4 @@ class Source(ABC):
         return None
 
 
-SOURCES: Registry[Any] = Registry("source type")
+SOURCES: Registry[Any] = Registry("source type", package="bot.sources")

@@ -12,6 +12,9 @@ the whole (decompressed) body, so a gzip bomb inflates to gigabytes. :meth:`Http
 reads the body in pieces against a total deadline (``timeout``) and a decoded size cap
 (``max_bytes``), so one attempt costs at most about ``timeout`` and ``max_bytes`` whatever the
 server does.
+
+Length (over 400 lines): the retry loop, the streamed body with its deadline and size cap, and
+the cool-down are one request's life; every HTTP source shares them, none repeats them.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ Times are stored as fixed-width UTC ISO-8601 text (``2025-09-18T14:30:00.000000+
 compare correctly as strings in both databases and read back as timezone-aware UTC datetimes.
 JSON values are stored as text written and read by Python's ``json`` (which keeps NaN, found in
 history columns, that a database JSON type would reject).
+
+Length (over 400 lines): every statement both backends run, and the migration list, in one place
+so SQLite and PostgreSQL cannot drift apart.
 """
 
 from __future__ import annotations
