@@ -260,11 +260,13 @@ def _replay(
     clock = FakeClock(observations[-1].time if observations else datetime.now(UTC))
     states: dict[str, dict[str, Any]] = {}
     result = ReplayResult(observations=len(main), warmup=len(warmup))
+    seen: dict[str, str] | None = None  # the engine's newest-seen map, carried as live
     for batch, keep in ((warmup, False), (main, True)):
         if not batch:
             continue
-        evaluated = engine.evaluate(batch, history, states, clock)
+        evaluated = engine.evaluate(batch, history, states, clock, seen=seen)
         states.update(evaluated.states)
+        seen = evaluated.seen
         result.errors.update(evaluated.errors)
         if keep:
             result.alerts.extend(evaluated.alerts)

@@ -12,7 +12,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import backtest, check, healthcheck, parse_fomc, report, run, schema, send_test
+from bot.commands import (
+    backtest,
+    check,
+    healthcheck,
+    parse_fomc,
+    report,
+    run,
+    schema,
+    send_test,
+    status,
+)
 from bot.config import ConfigError
 from bot.errors import BotError
 
@@ -56,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_parser(sub)
     send_test.add_parser(sub)
     healthcheck.add_parser(sub)
+    status.add_parser(sub)
     return parser
 
 

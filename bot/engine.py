@@ -11,7 +11,7 @@ import logging
 import operator
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
@@ -26,6 +26,7 @@ __all__ = ["MAX_ALERT_CHARS", "Engine", "EvaluationResult", "build_rules"]
 log = logging.getLogger(__name__)
 
 _by_time = operator.attrgetter("time")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -35,7 +36,10 @@ class EvaluationResult:
     states: dict[str, dict[str, Any]] = field(default_factory=dict)
     alerts: list[Alert] = field(default_factory=list)
     suppressed: list[Alert] = field(default_factory=list)  # held back by cooldown
+    muted: list[Alert] = field(default_factory=list)  # held back by a /mute (recorded, not sent)
     errors: dict[str, str] = field(default_factory=dict)  # rule id → what went wrong
+    #: "SYMBOL/kind" → ISO time of the newest such observation evaluated (all rules share it)
+    seen: dict[str, str] = field(default_factory=dict)
 
 
 def build_rules(config: Config) -> list[Rule[Any]]:
@@ -54,8 +58,10 @@ def _context(config: Config) -> RuleContext:
 
 
 class Engine:
-    """Evaluates rules. State per rule: ``{"rule": <the rule's own state>, "last_alert": iso,
-    "seen": {"SYMBOL/kind": iso time of the newest such observation processed}}``."""
+    """Evaluates rules. State per rule: ``{"rule": <the rule's own state>, "last_alert": iso}``;
+    apart from it, one map for all rules (``EvaluationResult.seen``): "SYMBOL/kind" → the
+    newest such observation evaluated. It changes every poll, so it is kept out of the rule
+    states: a quiet cycle writes only the rules whose own state changed, plus that one map."""
 
     def __init__(
         self,
@@ -70,6 +76,9 @@ class Engine:
         self.max_skew = max_skew
         # rule ids whose template failed to render: logged once, then the default text is sent
         self._broken_templates: set[str] = set()
+        # (symbol, kind) → indexes of the enabled rules wanting it, filled on first sight
+        # (Rule.wants decides on symbol and kind only, and rules never change once built)
+        self._index: dict[tuple[str, str], tuple[int, ...]] = {}
         # rule id → whether its template uses market-context fields (computed only then)
         self._context_templates: dict[str, bool] = {}
 
@@ -88,6 +97,8 @@ class Engine:
         states: Mapping[str, Mapping[str, Any]],
         clock: Clock,
         skip: Collection[str] = (),
+        mutes: Mapping[str, datetime] | None = None,
+        seen: Mapping[str, str] | None = None,
     ) -> EvaluationResult:
         """Run every enabled rule over the observations it wants.
 
@@ -95,10 +106,18 @@ class Engine:
         A rule that raises is logged and keeps its previous state; other rules go on.
         Rules whose id is in ``skip`` (unseeded: their history is not loaded yet) evaluate
         nothing and keep their state untouched, as if they had seen no observation.
+        ``mutes`` (rule id, or ``*`` for every rule → until when, from ``/mute``): a muted
+        rule evaluates as usual, but its alerts are recorded in its state (``muted``: how many,
+        the last one) and logged instead of being returned; they do not start a cooldown.
+        ``seen`` is the previous call's ``result.seen`` (missing: taken from the per-rule
+        "seen" maps states written before it existed still hold). ``result.states`` holds
+        only the rules whose state changed.
         """
         result = EvaluationResult()
         ordered = sorted(observations, key=_by_time)
-        limit = clock.now() + self.max_skew
+        now = clock.now()
+        limit = now + self.max_skew
+        live_mutes = {k: v for k, v in (mutes or {}).items() if v > now}
         if ordered and ordered[-1].time > limit:
             # Sanity rejects these first; this is the guard of the state itself: a time in the
             # future, once remembered as "newest seen", would hide every real observation.
@@ -117,39 +136,44 @@ class Engine:
         # it (bot.rules.windows.batch_arrays) instead of each converting 10,000 rows again.
         groups: dict[tuple[str, str], ObservationBatch] = {}
         for observation in ordered:
-            key = (observation.symbol, observation.kind)
+            key: tuple[str, str] = (observation.symbol, observation.kind)
             group = groups.get(key)
             if group is None:
                 group = groups[key] = ObservationBatch()
             group.append(observation)
-        selections: dict[frozenset[tuple[str, str]], list[Observation]] = {}
-        for rule in self.rules:
+        newest = _seen_times(seen, states, limit)
+        # Only the rules that want one of this batch's (symbol, kind) groups are visited: the
+        # index maps each group to them, so a cycle costs what it touches, not rules × symbols.
+        touched: dict[int, list[tuple[str, str]]] = {}
+        for key, group in groups.items():
+            for index in self._wanting(key, group[0]):
+                touched.setdefault(index, []).append(key)
+        selections: dict[tuple[tuple[str, str], ...], list[Observation]] = {}
+        for index in sorted(touched):  # configuration order, as before
+            rule = self.rules[index]
             params = rule.params
-            if not params.enabled or rule.id in skip:
+            if rule.id in skip:
                 continue
-            keys = frozenset(key for key, group in groups.items() if rule.wants(group[0]))
+            keys = tuple(touched[index])
             wanted = selections.get(keys)
             if wanted is None:
                 if len(keys) == 1:
-                    wanted = groups[next(iter(keys))]
+                    wanted = groups[keys[0]]
                 else:
-                    wanted = ObservationBatch(o for o in ordered if (o.symbol, o.kind) in keys)
+                    chosen = set(keys)
+                    wanted = ObservationBatch(o for o in ordered if (o.symbol, o.kind) in chosen)
+                # An observation no newer than the newest of its symbol and kind already
+                # evaluated is a repeat (the same quote polled twice, a replica a moment
+                # behind): skip it, so the outcome does not depend on how often or by whom
+                # markets are polled. Checked first: in a replay the whole batch is newer.
+                if newest and wanted and wanted[0].time <= max(newest.get(k, _EPOCH) for k in keys):
+                    wanted = ObservationBatch(o for o in wanted if _newer(o, newest))
                 selections[keys] = wanted
             if params.expires is not None:
                 wanted = [o for o in wanted if not self._expired(params, o)]
-            previous = _healed(rule.id, states.get(rule.id) or {}, limit)
-            # An observation no newer than the last one of its symbol and kind this rule
-            # processed is a repeat (the same quote polled twice, a replica a moment behind):
-            # skip it, so the outcome does not depend on how often or by whom markets are polled.
-            seen = {
-                key: datetime.fromisoformat(value)
-                for key, value in (previous.get("seen") or {}).items()
-            }
-            if seen and wanted and wanted[0].time <= max(seen.values()):
-                # (checked first: in a replay the whole batch is newer, nothing to filter)
-                wanted = [o for o in wanted if _newer(o, seen)]
             if not wanted:
                 continue
+            previous = _healed(rule.id, states.get(rule.id) or {}, limit)
             try:
                 rule_state, drafts = rule.evaluate(wanted, history, previous.get("rule"), clock)
             except Exception as exc:  # a broken rule must not stop the others
@@ -157,22 +181,58 @@ class Engine:
                 result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
                 continue
             last_alert = previous.get("last_alert")
+            muted_until = (
+                max((live_mutes[k] for k in (rule.id, "*") if k in live_mutes), default=None)
+                if live_mutes
+                else None
+            )
+            muted = previous.get("muted")
             for draft in drafts:
                 alert = self._alert(rule, draft, history)
+                if muted_until is not None:
+                    log.info(
+                        "rule %s: alert %s muted until %s (recorded, not sent): %s",
+                        rule.id,
+                        alert.id,
+                        muted_until.isoformat(),
+                        alert.text,
+                    )
+                    result.muted.append(alert)
+                    muted = {
+                        "count": int((muted or {}).get("count") or 0) + 1,
+                        "last": {
+                            "id": alert.id,
+                            "time": alert.time.isoformat(),
+                            "text": alert.text,
+                        },
+                    }
+                    continue
                 if self._cooling_down(params, last_alert, draft.time):
                     log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
                     result.suppressed.append(alert)
                     continue
                 last_alert = draft.time.isoformat()
                 result.alerts.append(alert)
-            _remember_newest(wanted, keys, seen)
-            result.states[rule.id] = {
-                "rule": rule_state,
-                "last_alert": last_alert,
-                "seen": {key: moment.isoformat() for key, moment in seen.items()},
-            }
+            state = {"rule": rule_state, "last_alert": last_alert}
+            if muted:
+                state["muted"] = muted
+            if state != previous:  # only what really changed is written back
+                result.states[rule.id] = state
+        for key, group in groups.items():
+            if newest.get(key, _EPOCH) < group[-1].time:
+                newest[key] = group[-1].time
+        result.seen = {f"{k[0]}/{k[1]}": moment.isoformat() for k, moment in newest.items()}
         result.alerts.sort(key=_by_time)
         return result
+
+    def _wanting(self, key: tuple[str, str], probe: Observation) -> tuple[int, ...]:
+        """Indexes of the enabled rules that want observations of ``key`` (cached)."""
+        found = self._index.get(key)
+        if found is None:
+            found = self._index[key] = tuple(
+                i for i, rule in enumerate(self.rules) if rule.params.enabled and rule.wants(probe)
+            )
+        return found
 
     def _expired(self, params: RuleParams, observation: Observation) -> bool:
         if params.expires is None:
@@ -275,6 +335,7 @@ class Engine:
             if draft.to_admin and self.context.admin_chat
             else tuple(params.chats or ()),
             day=draft.day,
+            chart=bool(getattr(params, "chart", False)),
         )
 
 
@@ -286,7 +347,11 @@ def _healed(rule_id: str, previous: Mapping[str, Any], limit: datetime) -> Mappi
     would hold every later one back by cooldown. Such a state is not trustworthy at all, so the
     rule starts over and seeds itself from history, as on a first run.
     """
-    times = [*(previous.get("seen") or {}).values(), previous.get("last_alert")]
+    legacy = previous.get("seen")
+    last_alert = previous.get("last_alert")
+    if not legacy and last_alert is None:
+        return previous  # nothing to parse: the common case of a quiet rule
+    times = [*(legacy or {}).values(), last_alert]
     try:
         poisoned = any(t is not None and datetime.fromisoformat(t) > limit for t in times)
     except (TypeError, ValueError):
@@ -299,21 +364,37 @@ def _healed(rule_id: str, previous: Mapping[str, Any], limit: datetime) -> Mappi
     return previous
 
 
-def _newer(observation: Observation, seen: Mapping[str, datetime]) -> bool:
-    """Whether ``observation`` is newer than the last one of its symbol and kind processed."""
-    last = seen.get(f"{observation.symbol}/{observation.kind}")
+def _seen_times(
+    given: Mapping[str, str] | None, states: Mapping[str, Mapping[str, Any]], limit: datetime
+) -> dict[tuple[str, str], datetime]:
+    """The newest-seen map as datetimes; a time beyond ``limit`` is dropped (see _healed).
+
+    Without ``given`` (states written before the map was kept apart), the newest of the
+    per-rule maps those states hold, so an upgrade re-evaluates no quote already evaluated.
+    """
+    merged: dict[str, str] = {}
+    if given is None:
+        for state in states.values():
+            for key, value in (state.get("seen") or {}).items():
+                if isinstance(value, str) and value > merged.get(key, ""):
+                    merged[key] = value
+    else:
+        merged = dict(given)
+    out: dict[tuple[str, str], datetime] = {}
+    for key, value in merged.items():
+        symbol, _, kind = key.rpartition("/")
+        try:
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            continue
+        if moment > limit:
+            log.warning("newest seen %s of %s is in the future; forgotten", value, key)
+            continue
+        out[(symbol, kind)] = moment
+    return out
+
+
+def _newer(observation: Observation, seen: Mapping[tuple[str, str], datetime]) -> bool:
+    """Whether ``observation`` is newer than the newest of its symbol and kind evaluated."""
+    last = seen.get((observation.symbol, observation.kind))
     return last is None or observation.time > last
-
-
-def _remember_newest(
-    wanted: Sequence[Observation], keys: frozenset[tuple[str, str]], seen: dict[str, datetime]
-) -> None:
-    """Record the newest time per symbol and kind of ``wanted`` (time-ordered) in ``seen``."""
-    missing = set(keys)
-    for observation in reversed(wanted):  # a few steps: each key's newest is near the end
-        key = (observation.symbol, observation.kind)
-        if key in missing:
-            seen[f"{key[0]}/{key[1]}"] = observation.time
-            missing.discard(key)
-            if not missing:
-                break

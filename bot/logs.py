@@ -19,8 +19,10 @@ and a stderr whose reader went away silences the handler and asks the process to
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from bot.errors import redact
@@ -81,6 +83,32 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record))
 
 
+#: Record attributes that carry structured data into the JSON output (``extra={...}``).
+STRUCTURED_FIELDS = ("cycle",)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line (``--log-format json``) for log collectors: time, level,
+    logger, message, the structured fields of :data:`STRUCTURED_FIELDS` and the exception
+    text. The whole line is redacted like the text format's, so no secret gets through."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        for name in STRUCTURED_FIELDS:
+            if hasattr(record, name):
+                entry[name] = getattr(record, name)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return redact(json.dumps(entry, default=str, ensure_ascii=False))
+
+
 class BotStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The stderr handler. When its reader goes away (``run 2>&1 | head``) it goes quiet and
     asks the process to stop, instead of printing "--- Logging error ---" for every record."""
@@ -132,8 +160,12 @@ def _level(value: str | int) -> int:
     return level
 
 
-def setup_logging(level: str | int = "INFO", stream: TextIO | None = None) -> logging.Handler:
+def setup_logging(
+    level: str | int = "INFO", stream: TextIO | None = None, fmt: str = "text"
+) -> logging.Handler:
     """Log to stderr (or ``stream``) at ``level`` with secrets redacted; returns the handler.
+
+    ``fmt``: ``text`` (one readable line per record) or ``json`` (:class:`JsonFormatter`).
 
     Calling it again replaces the handler it installed before (tests, ``--log-level``).
     """
@@ -146,7 +178,9 @@ def setup_logging(level: str | int = "INFO", stream: TextIO | None = None) -> lo
     handler = BotStreamHandler(stream if stream is not None else sys.stderr)
     handler._bot_handler = True  # type: ignore[attr-defined]
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(RedactingFormatter(FORMAT))
+    if fmt not in ("text", "json"):
+        raise ValueError(f"unknown log format {fmt!r}; use text or json")
+    handler.setFormatter(JsonFormatter() if fmt == "json" else RedactingFormatter(FORMAT))
     root.addHandler(handler)
     root.setLevel(numeric)
     for name, floor in QUIET_LOGGERS.items():

@@ -93,6 +93,7 @@ class Alert:
     silent: bool = False
     chats: tuple[str, ...] = ()
     day: date | None = None  # a date-only event (see AlertDraft.day): shown as this date
+    chart: bool = False  # attach the symbol's chart (``chart: true`` on cross/record rules)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -108,6 +109,8 @@ class Alert:
         }
         if self.day is not None:
             data["day"] = self.day.isoformat()
+        if self.chart:
+            data["chart"] = True
         return data
 
     @classmethod
@@ -123,6 +126,7 @@ class Alert:
             silent=bool(data.get("silent", False)),
             chats=tuple(data.get("chats", ())),
             day=date.fromisoformat(data["day"]) if data.get("day") else None,
+            chart=bool(data.get("chart", False)),
         )
 
 

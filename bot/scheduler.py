@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import weakref
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -29,6 +31,9 @@ from bot import health
 from bot.lifecycle import unless_stopped
 from bot.logs import log_failure
 from bot.worker import Worker
+
+if TYPE_CHECKING:
+    from bot.cockpit.app import Cockpit
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +57,13 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
     async def poll_job() -> None:
         started = worker.clock.monotonic()
         try:
-            report = await worker.poll_once()
-            log.info("cycle: %s", report.summary())
+            await worker.poll_once()  # logs its own one-line summary
         except Exception as exc:  # a full disk or a bug in one cycle must not kill the worker
             log_failure(log, "poll cycle failed", exc, "retrying next cycle")
+        _follow_reload(scheduler, worker)
         wait = _sleep_until_next_session(scheduler, worker)
         if wait is None:
-            wait = poll.every.total_seconds()
+            wait = worker.config.poll.every.total_seconds()
         _due_at[scheduler] = started + wait
 
     scheduler.add_job(
@@ -68,6 +73,15 @@ def build_scheduler(worker: Worker) -> AsyncIOScheduler:
         next_run_time=datetime.now(UTC),
     )
     return scheduler
+
+
+def _follow_reload(scheduler: AsyncIOScheduler, worker: Worker) -> None:
+    """A reloaded config with another ``poll.every``: the job's interval follows it."""
+    job = scheduler.get_job(POLL_JOB)
+    every = worker.config.poll.every
+    if job is not None and getattr(job.trigger, "interval", every) != every:
+        job.reschedule(IntervalTrigger(seconds=every.total_seconds(), timezone=UTC))
+        log.info("poll interval is now %s (config reloaded)", every)
 
 
 #: scheduler → ``clock.monotonic()`` by which the poll job should have run again.
@@ -138,12 +152,30 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # add_signal_handler fails outside the main thread (tests drive ``stop`` instead)
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, _on_signal, stop, signum)
+    reloads: set[asyncio.Task[None]] = set()
+
+    def on_hup() -> None:  # SIGHUP: read config.yaml now (applied between cycles)
+        log.info("received SIGHUP: reloading the config")
+        task = asyncio.ensure_future(worker.reload_config())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+        loop.add_signal_handler(signal.SIGHUP, on_hup)
     started, _ = await unless_stopped(stop, worker.start())  # SIGTERM must not wait for it
     if not started:
         log.info("stopped during start-up")
         return 0
+    # Start-up's objects (config, rules, history, imported modules) live as long as the
+    # process: frozen, the cyclic GC stops re-scanning them on every collection, which is what
+    # made collections pause polls for tens of milliseconds.
+    gc.collect()
+    gc.freeze()
     scheduler = build_scheduler(worker)
     scheduler.start()
+    cockpit = build_cockpit(worker)
+    # In the background: talking to Telegram for commands never delays the first poll.
+    cockpit_start = asyncio.create_task(cockpit.start(), name="cockpit-start") if cockpit else None
     watchdog = asyncio.create_task(_watch_cadence(scheduler, worker), name="cadence")
     try:
         await stop.wait()
@@ -154,11 +186,43 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
         # shutdown cancels a running job, and a send cancelled after Telegram got it is
         # never recorded as sent (the restart would send that message again).
         scheduler.pause()
+        if cockpit is not None and cockpit_start is not None:
+            await _started(cockpit_start)
+            await cockpit.stop()  # no more commands; the lease goes to another replica now
         await worker.idle()  # the running cycle finishes its transaction and its sends
         scheduler.shutdown(wait=False)
         _due_at.pop(scheduler, None)
+        with contextlib.suppress(NotImplementedError, RuntimeError, AttributeError):
+            loop.remove_signal_handler(signal.SIGHUP)
         await worker.stop()
     return 0
+
+
+def build_cockpit(worker: Worker) -> Cockpit | None:
+    """The Telegram cockpit (commands, buttons) when Telegram is on and ``commands`` is set."""
+    telegram = worker.config.telegram
+    if not (telegram.enabled and telegram.commands):
+        return None
+    from bot.cockpit.app import Cockpit
+    from bot.notify.telegram import TelegramNotifier
+
+    if not isinstance(worker.notifier, TelegramNotifier):
+        return None
+    cockpit = Cockpit(worker, worker.notifier.bot)
+    worker.notifier.chart_for = cockpit.alert_chart
+    return cockpit
+
+
+async def _started(task: asyncio.Task[None]) -> None:
+    """Wait for the cockpit's start to be over (one still running is cancelled)."""
+    if not task.done():
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    except Exception as exc:  # a failed start is logged; the bot went on pushing alerts
+        log_failure(log, "starting the Telegram cockpit failed", exc, "commands were off")
 
 
 def _on_signal(stop: asyncio.Event, signum: int) -> None:

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot.calendars import get_calendar
@@ -46,8 +48,10 @@ from bot.engine import Engine, EvaluationResult
 from bot.errors import SanityError, SourceError
 from bot.history import HistoryKeeper, HistoryLoader, history_needs
 from bot.model import Alert, History, Observation
+from bot.monitor import FeedMonitor, Heartbeat, MonitorPlan, admin_notice, cycle_inputs, last_polls
 from bot.notify.base import Notifier
 from bot.notify.sender import ADMIN_RULE_ID, Sender
+from bot.reload import ConfigWatcher, check_for_reload
 from bot.rules import Rule
 from bot.sanity import SanityChecker
 from bot.sending import SendLoop
@@ -60,6 +64,12 @@ CONSOLE_CHAT = "console"
 #: Store keys written in the cycle's transaction, with the rule states.
 SANITY_KEY = "sanity"
 CLOSES_KEY = "closes_seen"
+POLLS_KEY = "last_polls"  # symbol → its last poll (time, ok, value or error), for `status`
+MONITOR_KEY = "monitor"  # the feed monitor's counters (bot.monitor)
+#: How often sent and failed outbox rows past ``delivery.retention`` are deleted.
+PRUNE_EVERY = timedelta(hours=6)
+#: The engine's newest-seen map ("SYMBOL/kind" → time), apart from the rule states.
+SEEN_KEY = "seen"
 #: How long start-up waits for history before the first poll (loads go on in the background).
 STARTUP_DEADLINE = timedelta(seconds=10)
 # a source's "poll me at" moment this close counts as now (timers fire a few ms early)
@@ -76,15 +86,39 @@ class CycleReport:
     alerts: list[Alert] = field(default_factory=list)
     new_alert_ids: list[str] = field(default_factory=list)
     unseeded: list[str] = field(default_factory=list)  # rule ids waiting for history
+    fetch_failed: dict[str, str] = field(default_factory=dict)  # polled symbol → fetch error
+    rules_evaluated: int = 0
+    durations: dict[str, float] = field(default_factory=dict)  # step → milliseconds
+
+    @property
+    def healthy(self) -> bool:
+        """False when symbols were polled and every fetch failed (the bot is blind)."""
+        return not (self.polled and len(self.fetch_failed) == len(self.polled))
 
     def summary(self) -> str:
         """One log line: what was polled and alerted (delivery runs in its own task)."""
         waiting = f", {len(self.unseeded)} rules unseeded" if self.unseeded else ""
+        timing = ", ".join(f"{k} {v:.0f} ms" for k, v in self.durations.items())
         return (
             f"polled {','.join(self.polled) or 'nothing (markets closed)'}, "
             f"{len(self.alerts)} alerts ({len(self.new_alert_ids)} new), "
-            f"{len(self.errors)} errors{waiting}"
+            f"{len(self.errors)} errors{waiting}, {self.rules_evaluated} rules evaluated"
+            + (f"; {timing}" if timing else "")
         )
+
+    def fields(self) -> dict[str, Any]:
+        """The cycle as structured data (``--log-format json`` puts it under ``cycle``)."""
+        return {
+            "polled": self.polled,
+            "fetch_failed": list(self.fetch_failed),
+            "errors": self.errors,
+            "rules_evaluated": self.rules_evaluated,
+            "alerts": len(self.alerts),
+            "new_alerts": len(self.new_alert_ids),
+            "unseeded": self.unseeded,
+            "healthy": self.healthy,
+            "duration_ms": {k: round(v, 1) for k, v in self.durations.items()},
+        }
 
 
 @dataclass
@@ -131,6 +165,8 @@ class Worker:
         self._closes_seen: dict[str, str] = {}  # as of the last commit: skips needless fetches
         self._to_reconcile: set[str] = set()  # rule ids whose history just arrived
         self._told_unseeded: set[str] = set()
+        #: symbol → its newest accepted quote (for the cockpit's /status)
+        self.last_quotes: dict[str, Observation] = {}
         self._lock = asyncio.Lock()
         self.history_loader = HistoryLoader(
             config=config, store=store, fetch_daily=poller.fetch_daily, clock=clock
@@ -138,6 +174,11 @@ class Worker:
         self.history_keeper = HistoryKeeper(
             self.history_loader, clock, retry=history_retry, max_retry=history_max_retry
         )
+        # Self-monitoring and hot reload (bot.monitor, bot.reload).
+        self.monitor = FeedMonitor(config.monitor)
+        self.heartbeat = Heartbeat(config.heartbeat)
+        self.watcher: ConfigWatcher | None = None  # set by start() when the config is a file
+        self._last_prune: float | None = None
 
     def _new_checker(self) -> SanityChecker:
         """A sanity checker; the cycle's transaction loads it from the stored memory."""
@@ -160,6 +201,8 @@ class Worker:
         self.states = await asyncio.to_thread(self.store.load_states)  # for logs and status
         self.sanity.load(await asyncio.to_thread(self.store.get_value, SANITY_KEY) or {})
         self._closes_seen = dict(await asyncio.to_thread(self.store.get_value, CLOSES_KEY) or {})
+        if Path(self.config.path).is_file():
+            self.watcher = ConfigWatcher(self.config.path)
         await self.load_history(self.startup_deadline)
         await self.notifier.start()
         self.send_loop.start()
@@ -185,6 +228,7 @@ class Worker:
             await self.sender.drain_until_empty(self.clock.now() + drain_for)
         except Exception:  # shutting down: log, never lose the queued rows
             log.exception("delivery during shutdown failed; undelivered alerts stay queued")
+        await self.heartbeat.idle(self.config.heartbeat.timeout.total_seconds())
         await self.notifier.stop()
         await asyncio.to_thread(self.poller.close)  # the sources' pooled HTTP connections
         await asyncio.to_thread(self.store.close)
@@ -274,9 +318,67 @@ class Worker:
         return min(wakes) if wakes else now + self.config.poll.every
 
     async def poll_once(self) -> CycleReport:
-        """One poll → evaluate → persist cycle. Never raises for bad data."""
+        """One poll → evaluate → persist cycle. Never raises for bad data.
+
+        First the config file is looked at (hot reload, between cycles); after a healthy
+        cycle the heartbeat is pinged; one structured log line tells what the cycle did."""
         async with self._lock:  # a slow cycle never overlaps the next one
-            return await self._cycle()
+            await self._reload(force=False)
+            started = time.perf_counter()
+            report = await self._cycle()
+            report.durations["total"] = (time.perf_counter() - started) * 1000
+        log.info("cycle: %s", report.summary(), extra={"cycle": report.fields()})
+        if report.healthy:
+            self.heartbeat.ping()
+        await self._prune_if_due()
+        return report
+
+    async def reload_config(self) -> None:
+        """Read the config file now (SIGHUP), between cycles; apply it if valid."""
+        async with self._lock:
+            await self._reload(force=True)
+
+    async def _reload(self, *, force: bool) -> None:
+        if self.watcher is None:
+            return
+        notices = check_for_reload(self, self.watcher, force=force)
+        if not notices:
+            return
+        try:  # queued at once (not with the next cycle): the admin hears of it now
+            await asyncio.to_thread(self.store.commit, {}, notices, self.clock.now())
+        except Exception as exc:
+            log.error("could not queue the config notice for the admin chat: %s", exc)
+            return
+        self.send_loop.wake()
+
+    def admin_chat(self) -> str | None:
+        """Where notices for the operator go: the admin chat, the console without a token."""
+        telegram = self.config.telegram
+        return telegram.admin_chat if telegram.enabled else CONSOLE_CHAT
+
+    def admin_notices(
+        self, kind: str, key: str, text: str, now: datetime
+    ) -> list[tuple[Alert, list[str]]]:
+        """One admin notice (id from ``kind`` and ``key``) with its chat; none without one."""
+        chat = self.admin_chat()
+        if chat is None:
+            return []
+        return [(admin_notice(kind, key, text, now, chat), [chat])]
+
+    async def _prune_if_due(self) -> None:
+        """Delete sent and failed outbox rows past ``delivery.retention`` (every few hours)."""
+        mono = self.clock.monotonic()
+        if self._last_prune is not None and mono - self._last_prune < PRUNE_EVERY.total_seconds():
+            return
+        self._last_prune = mono
+        before = self.clock.now() - self.config.delivery.retention
+        try:
+            pruned = await asyncio.to_thread(self.store.prune_outbox, before)
+        except Exception as exc:  # housekeeping: the next try is in a few hours
+            log.warning("pruning old outbox rows failed: %s", exc)
+            return
+        if pruned:
+            log.info("pruned %d sent/failed outbox rows older than %s", pruned, before.date())
 
     async def _cycle(self) -> CycleReport:
         now = self.clock.now()
@@ -286,7 +388,9 @@ class Worker:
         due = self.due_symbols(now)
         report.polled = due
         requests = [(symbol_id, self.config.symbols[symbol_id]) for symbol_id in due]
+        fetch_started = time.perf_counter()
         results = await asyncio.to_thread(self.poller.fetch_latest_many, requests)
+        report.durations["fetch"] = (time.perf_counter() - fetch_started) * 1000
         fetched = _Fetched()
         for symbol_id in due:
             self.mark_polled(symbol_id)
@@ -294,12 +398,20 @@ class Worker:
             if isinstance(result, SourceError) or result is None:
                 # the poller has logged it (with the source, symbol and URL)
                 report.errors[symbol_id] = str(result) if result is not None else "no result"
+                report.fetch_failed[symbol_id] = report.errors[symbol_id]
                 continue
             calendar = get_calendar(self.config.symbols[symbol_id].calendar)
             fetched.quotes.append((result, calendar.is_open(now)))
         fetched.closes = await self._final_closes(now, due, report)
         report.unseeded = self.unseeded_rules()
         self._tell_unseeded_in_log(report.unseeded)
+        monitored = cycle_inputs(self, now, report)
+        plans: list[MonitorPlan] = []
+        skipped = set(report.unseeded)
+        report.rules_evaluated = sum(
+            1 for r in self.engine.rules if r.params.enabled and r.id not in skipped
+        )
+        mutes = await asyncio.to_thread(self.current_mutes, now)
 
         evaluation: list[tuple[EvaluationResult, SanityChecker, dict[str, str]]] = []
 
@@ -313,23 +425,51 @@ class Worker:
             observations.append(Observation(symbol="*", time=now, value=0.0, kind="tick"))
             report.observations = observations
             result = self.engine.evaluate(
-                observations, self.history, states, self.clock, skip=report.unseeded
+                observations,
+                self.history,
+                states,
+                self.clock,
+                skip=report.unseeded,
+                mutes=mutes,
+                seen=snapshot.values.get(SEEN_KEY),
             )
             evaluation.append((result, checker, closes_seen))
             deliveries = [(alert, self.chats_for(alert)) for alert in result.alerts]
             deliveries.extend(self._unseeded_notices(report.unseeded, now))
+            stored = {  # (a symbol removed from the config drops out)
+                k: v
+                for k, v in (snapshot.values.get(MONITOR_KEY) or {}).items()
+                if k.split(":", 1)[-1] in self.config.symbols
+            }
+            plan = self.monitor.plan(now, self.admin_chat(), stored=stored, **monitored)
+            plans.append(plan)
+            deliveries.extend((notice, list(notice.chats)) for notice in plan.notices)
+            values = {SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen, SEEN_KEY: result.seen}
+            if plan.state() != stored:
+                values[MONITOR_KEY] = plan.state()
+            if due:
+                polls = snapshot.values.get(POLLS_KEY) or {}
+                values[POLLS_KEY] = last_polls(polls, now, report, observations)
             return Outcome(
-                states={**reconciled, **result.states},
-                deliveries=deliveries,
-                values={SANITY_KEY: checker.state(), CLOSES_KEY: closes_seen},
+                states={**reconciled, **result.states}, deliveries=deliveries, values=values
             )
 
+        transact_started = time.perf_counter()
         self.states, report.new_alert_ids = await asyncio.to_thread(
-            self.store.transact, evaluate, now, (SANITY_KEY, CLOSES_KEY)
+            self.store.transact,
+            evaluate,
+            now,
+            (SANITY_KEY, CLOSES_KEY, SEEN_KEY, POLLS_KEY, MONITOR_KEY),
         )
+        report.durations["transact"] = (time.perf_counter() - transact_started) * 1000
+        self.monitor.commit(plans[-1])
         # Committed: only now is anything of this cycle "done" in memory.
         evaluated, self.sanity, self._closes_seen = evaluation[-1]
         report.alerts = evaluated.alerts
+        for observation in report.observations:
+            known = self.last_quotes.get(observation.symbol)
+            if observation.symbol != "*" and (known is None or observation.time >= known.time):
+                self.last_quotes[observation.symbol] = observation
         self._to_reconcile.clear()
         self._told_unseeded.intersection_update(report.unseeded)
         self._told_unseeded.update(report.unseeded)
@@ -339,6 +479,13 @@ class Worker:
         if report.new_alert_ids:
             self.send_loop.wake()
         return report
+
+    def current_mutes(self, now: datetime) -> dict[str, datetime]:
+        """The running mutes (``/mute``) from the store; none from a store without them."""
+        try:
+            return self.store.mutes(now)
+        except NotImplementedError:
+            return {}
 
     def _accept(
         self, snapshot: Snapshot, fetched: _Fetched, report: CycleReport
@@ -401,8 +548,7 @@ class Worker:
     ) -> list[tuple[Alert, list[str]]]:
         """Admin-chat (or console) notices for rules newly unseeded; once per rule and day
         (the id is deterministic: a second replica's notice is a no-op)."""
-        telegram = self.config.telegram
-        chat = telegram.admin_chat if telegram.enabled else CONSOLE_CHAT
+        chat = self.admin_chat()
         if chat is None:
             return []
         notices = []
@@ -429,14 +575,18 @@ class Worker:
     async def _final_closes(
         self, now: datetime, due: Sequence[str], report: CycleReport
     ) -> list[Observation]:
-        """Final daily closes not seen before, for due symbols whose session is now final."""
-        observations: list[Observation] = []
-        for symbol_id in due:
-            spec = self.config.symbols[symbol_id]
-            observation = await self._final_close(symbol_id, spec, now, report)
-            if observation is not None:
-                observations.append(observation)
-        return observations
+        """Final daily closes not seen before, for due symbols whose session is now final.
+
+        Fetched concurrently: at a close every symbol of a market is due at once, and a
+        source slow to publish the bar must not delay the others (the poller backs off per
+        symbol while a bar is missing)."""
+        found = await asyncio.gather(
+            *(
+                self._final_close(symbol_id, self.config.symbols[symbol_id], now, report)
+                for symbol_id in due
+            )
+        )
+        return [observation for observation in found if observation is not None]
 
     async def _final_close(
         self, symbol_id: str, spec: SymbolConfig, now: datetime, report: CycleReport

@@ -195,6 +195,9 @@ class SendGate:
 
     def _wrapped(self, path: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         send = path.endswith("/sendMessage")
+        if path.lower().endswith("/getupdates"):
+            # a long poll for commands (the cockpit) waits by design: not a request in flight
+            return self._handle(path, params)
         with self._lock:
             self.in_flight += 1
             if send:

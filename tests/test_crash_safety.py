@@ -89,7 +89,7 @@ def setup(
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     serve(yahoo_fake, [ARM_PRICE], start)
     armed = BotProcess(config, "--once").start()
-    armed.wait_for("one cycle: polled RUT, 0 alerts")
+    armed.wait_for("cycle: polled RUT, 0 alerts")  # the worker's line per cycle
     assert armed.process is not None and armed.process.wait(timeout=30) == 0, armed.log()
     # Quote requests from now on walk up the ladder, one step per poll (the last one repeats).
     serve(yahoo_fake, LADDER, start + timedelta(minutes=1))

@@ -154,7 +154,9 @@ def test_bad_yahoo_answer_is_logged_and_skipped(
     serve_prices(yahoo_fake, [2490.0, bad, 2505.0])
     assert run_once(config_file).returncode == 0
     result = run_once(config_file)
-    assert result.returncode == 0, result.stderr
+    # its only symbol's fetch failed: as a health check, `run --once` says so (issue 11)
+    assert result.returncode == 1, result.stderr
+    assert "every fetch failed" in result.stderr
     assert "RUT" in result.stderr and "/v8/finance/chart/" in result.stderr
     assert fake_telegram.texts(CHAT) == []
     # the bad answer neither fired nor re-armed anything: the next good poll crosses once

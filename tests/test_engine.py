@@ -267,13 +267,14 @@ def test_a_repeated_observation_is_not_evaluated_again() -> None:
     assert len(first.alerts) == 1
     # an older quote arriving late must not re-arm the rule: without the skip, 2490 would
     # re-arm and the next 2506 would fire a second time
-    late = engine.evaluate([below], History(), first.states, CLOCK)
+    late = engine.evaluate([below], History(), first.states, CLOCK, seen=first.seen)
     assert late.alerts == [] and "rut-2500" not in late.states
     again = engine.evaluate(
         [Observation("RUT", START + timedelta(minutes=2), 2506.0, "price")],
         History(),
         first.states,
         CLOCK,
+        seen=late.seen,
     )
     assert again.alerts == []
 
@@ -289,16 +290,30 @@ def test_repeats_are_judged_per_symbol_and_kind() -> None:
         "threshold": 5,
     }
     engine = Engine.from_config(make_config(rule))
+    (relative,) = engine.rules
+    evaluated: list[str] = []
+    original = relative.evaluate
+
+    def spy(batch, history, state, clock):  # type: ignore[no-untyped-def]
+        evaluated.extend(o.symbol for o in batch)
+        return original(batch, history, state, clock)
+
+    relative.evaluate = spy  # type: ignore[method-assign]
     day = date(2025, 9, 18)
     first = engine.evaluate([close_at("RUT", day, 2500.0)], History(), {}, CLOCK)
-    second = engine.evaluate([close_at("SPX", day, 6600.0)], History(), first.states, CLOCK)
-    assert set(second.states["rut-vs-spx"]["seen"]) == {"RUT/close", "SPX/close"}
+    second = engine.evaluate(
+        [close_at("SPX", day, 6600.0)], History(), first.states, CLOCK, seen=first.seen
+    )
+    assert set(second.seen) == {"RUT/close", "SPX/close"}
+    assert evaluated == ["RUT", "SPX"]  # the SPX close was evaluated, not taken as a repeat
 
 
 # -- no "newest seen" in the future ------------------------------------------------------------
 
 
-def _crossings(engine: Engine, states: dict[str, Any], clock: Any, day: datetime) -> int:
+def _crossings(
+    engine: Engine, states: dict[str, Any], clock: Any, day: datetime, seen: dict[str, str]
+) -> int:
     """40 real crossings of 2,500 (up and back) on ``day``; how many alerted."""
     alerts = 0
     for i in range(40):
@@ -306,9 +321,15 @@ def _crossings(engine: Engine, states: dict[str, Any], clock: Any, day: datetime
         for offset, value in ((0, 2490.0), (1, 2510.0)):
             clock.set(moment + timedelta(minutes=offset))
             result = engine.evaluate(
-                [Observation("RUT", clock.now(), value, "price")], History(), states, clock
+                [Observation("RUT", clock.now(), value, "price")],
+                History(),
+                states,
+                clock,
+                seen=seen,
             )
             states.update(result.states)
+            seen.clear()
+            seen.update(result.seen)
             alerts += len(result.alerts)
     return alerts
 
@@ -323,13 +344,12 @@ def test_a_future_dated_observation_never_becomes_the_newest_seen() -> None:
     states.update(first.states)
     year_2100 = Observation("RUT", datetime(2100, 1, 1, tzinfo=UTC), 2600.0, "price")
     hour_ahead = Observation("RUT", START + timedelta(hours=1), 2600.0, "price")
-    result = engine.evaluate([year_2100, hour_ahead], History(), states, clock)
+    result = engine.evaluate([year_2100, hour_ahead], History(), states, clock, seen=first.seen)
     assert result.alerts == []
     states.update(result.states)
-    assert all(
-        datetime.fromisoformat(t) <= START for s in states.values() for t in s["seen"].values()
-    )
-    assert _crossings(engine, states, clock, START + timedelta(minutes=1)) == 40
+    assert all(datetime.fromisoformat(t) <= START for t in result.seen.values())
+    seen = dict(result.seen)
+    assert _crossings(engine, states, clock, START + timedelta(minutes=1), seen) == 40
 
 
 def test_a_state_poisoned_in_the_store_is_healed_on_load() -> None:
@@ -345,9 +365,14 @@ def test_a_state_poisoned_in_the_store_is_healed_on_load() -> None:
     }
     clock = FakeClock(START)
     states: dict[str, Any] = dict(poisoned)
-    # the first observation re-arms the healed rule (a first run), then 40 crossings alert
-    assert _crossings(engine, states, clock, START) == 40
-    assert states["rut-2500"]["seen"]["RUT/price"] < "2026"
+    # the first observation re-arms the healed rule (a first run), then 40 crossings alert;
+    # the legacy per-rule "seen" of 2100 is forgotten, not taken into the shared map
+    seen: dict[str, str] = {}
+    first = engine.evaluate([], History(), states, clock)  # no map yet: taken from the states
+    assert first.seen == {}
+    assert _crossings(engine, states, clock, START, seen) == 40
+    assert seen["RUT/price"] < "2026"
+    assert "seen" not in states["rut-2500"]  # rewritten without the per-rule map
 
 
 def test_quiet_hours_start_is_inside_and_end_is_outside() -> None:
@@ -363,3 +388,26 @@ def test_quiet_hours_start_is_inside_and_end_is_outside() -> None:
 
     assert silent_at(22, 0) and silent_at(6, 59) and silent_at(0, 0)
     assert not silent_at(7, 0) and not silent_at(21, 59)
+
+
+def test_states_written_before_the_shared_map_still_skip_repeats() -> None:
+    """An upgrade: stored states hold per-rule "seen" maps and no shared one exists yet. The
+    quote they already evaluated is a repeat (not re-evaluated), and the rule's state is
+    rewritten once without its own map."""
+    engine = Engine.from_config(make_config(cross()))
+    legacy = {
+        "rut-2500": {
+            "rule": {"levels": {"2500": {"up": False, "down": True}}},
+            "last_alert": None,
+            "seen": {"RUT/price": START.isoformat()},
+        }
+    }
+    repeat = Observation("RUT", START, 2490.0, "price")  # would re-arm the rule if evaluated
+    result = engine.evaluate([repeat], History(), legacy, CLOCK)
+    assert result.states == {} and result.seen == {"RUT/price": START.isoformat()}
+    newer = Observation("RUT", START + timedelta(minutes=1), 2491.0, "price")
+    result = engine.evaluate([newer], History(), legacy, CLOCK)
+    assert result.states["rut-2500"] == {
+        "rule": {"levels": {"2500": {"up": True, "down": False}}},
+        "last_alert": None,
+    }

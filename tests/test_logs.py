@@ -239,3 +239,31 @@ def test_log_failure_is_one_line_with_the_traceback_only_at_debug() -> None:
         setup_logging("DEBUG", stream=stream)
         log_failure(log, "poll cycle failed", exc, "retrying next cycle")
     assert "Traceback" in stream.getvalue()
+
+
+def test_json_format_is_one_object_per_line_with_secrets_redacted() -> None:
+    """``--log-format json``: each record one JSON object; the cycle's structured fields come
+    along; the token is redacted in the message, the fields and the exception text."""
+    import json
+
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream, fmt="json")
+    log = logging.getLogger("demo")
+    log.info("cycle: %s", "polled RUT", extra={"cycle": {"polled": ["RUT"], "err": FAKE_TOKEN}})
+    try:
+        raise RuntimeError(f"https://api.telegram.org/bot{FAKE_TOKEN}/getMe failed")
+    except RuntimeError:
+        log.exception("send failed for %s", FAKE_TOKEN)
+
+    output = stream.getvalue()
+    assert SECRET_PART not in output
+    first, second = (json.loads(line) for line in output.splitlines())
+    assert first["message"] == "cycle: polled RUT" and first["level"] == "INFO"
+    assert first["cycle"] == {"polled": ["RUT"], "err": "<redacted>"}
+    assert first["logger"] == "demo" and first["time"].endswith("+00:00")
+    assert "RuntimeError" in second["exception"] and "<redacted>" in second["exception"]
+
+
+def test_unknown_log_format_is_an_error() -> None:
+    with pytest.raises(ValueError, match="log format"):
+        setup_logging("INFO", stream=io.StringIO(), fmt="xml")

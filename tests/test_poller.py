@@ -478,3 +478,56 @@ def test_daily_failures_are_left_to_the_callers_warning(
     (line,) = bot_records(caplog)
     assert line.levelno == logging.INFO  # the history loader / worker warns, with context
     assert line.getMessage().startswith("RUT: daily history from source yahoo failed:")
+
+
+def test_polls_reuse_one_thread_pool(yahoo_fake: YahooFake, stooq_fake: StooqFake) -> None:
+    """Every cycle's quotes are fetched by the same few threads, not a new pool per cycle."""
+    import threading
+
+    srcs = sources(yahoo_fake.base_url, stooq_fake.base_url)
+    threads: list[threading.Thread] = []  # the objects: an ident may be reused, they are not
+    yahoo = srcs["yahoo"]
+    original = yahoo.fetch_latest
+
+    def recording(symbol_id: str, spec: SymbolConfig) -> Observation:
+        threads.append(threading.current_thread())
+        return original(symbol_id, spec)
+
+    yahoo.fetch_latest = recording  # type: ignore[method-assign]
+    poller = Poller(srcs, concurrency=2)
+    specs = [(f"S{i}", SymbolConfig(source="yahoo", ticker=f"S{i}")) for i in range(4)]
+    for i in range(4):
+        yahoo_fake.chart(f"S{i}", chart_response(price=100.0 + i, time=NOW))
+    try:
+        for _ in range(3):
+            results = poller.fetch_latest_many(specs)
+            assert all(isinstance(r, Observation) for r in results.values())
+        assert len(threads) == 12
+        assert len({id(t) for t in threads}) <= 2  # the pool's threads, alive across cycles
+    finally:
+        poller.close()
+    assert not any(t.is_alive() for t in threads)  # closed with the poller
+
+
+def test_sessions_ignore_an_empty_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No proxy, CA bundle or netrc configured: requests skips its per-request environment
+    look-ups (trust_env off); with a proxy set, it keeps them."""
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NETRC",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", "/nonexistent-home")
+    params = YahooParams.model_validate({"type": "yahoo", "base_url": "http://127.0.0.1:9"})
+    assert YahooSource("yahoo", params, FakeClock(NOW)).http.session.trust_env is False
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:3128")
+    assert YahooSource("yahoo", params, FakeClock(NOW)).http.session.trust_env is True

@@ -115,12 +115,13 @@ class Cluster:
     def last_value(self) -> float | None:
         store = open_store(self.url)
         try:
-            state = store.load_states().get("rut-ladder") or {}
+            memory = store.get_value("sanity") or {}
         finally:
             store.close()
-        # the engine's state wraps the rule's own: {"rule": {"last": {"value": …}}, "seen": …}
-        last = (state.get("rule") or {}).get("last") or {}
-        return last.get("value")
+        # the sanity memory is written in the cycle's transaction with the rule states: the
+        # value in it is the last one a replica evaluated
+        entry = (memory.get("symbols") or {}).get("RUT") or {}
+        return entry.get("value")
 
     def move_to(self, price: float, alerts_after: int) -> None:
         """Quote ``price`` and wait until some replica has evaluated it."""

@@ -52,7 +52,7 @@ def test_migrate_twice_is_idempotent_and_keeps_data(open_backend: Callable[[], S
     s.migrate()
     s.commit({"r": {"rule": {"armed": True}}}, [(make_alert("r:1"), ["traders"])], T0)
     s.migrate()
-    assert s.current_version() == s.schema_version == 1  # type: ignore[attr-defined]
+    assert s.current_version() == s.schema_version >= 3  # type: ignore[attr-defined]
     assert s.load_states() == {"r": {"rule": {"armed": True}}}
     assert len(s.deliveries()) == 1
     # a second store (another process at start-up) migrating the same database is a no-op too
@@ -79,7 +79,7 @@ def test_concurrent_migrations_both_succeed(open_backend: Callable[[], Store]) -
     for t in threads:
         t.join()
     assert errors == []
-    assert all(s.current_version() == 1 for s in stores)  # type: ignore[attr-defined]
+    assert all(s.current_version() == s.schema_version for s in stores)  # type: ignore[attr-defined]
 
 
 def test_unmigrated_store_raises_store_error(open_backend: Callable[[], Store]) -> None:
@@ -624,3 +624,57 @@ def test_a_failed_transact_writes_no_value_no_state_no_alert(store: Store) -> No
     assert store.get_value("closes_seen") == {"RUT": "2025-09-17"}
     assert store.load_states() == {}
     assert store.stats()["pending"] == 0
+
+
+# -- retention and the operator's view (issue 11) ------------------------------------------------
+
+
+def test_prune_deletes_only_old_sent_and_failed_rows(store: Store) -> None:
+    """Rows finished before the cut-off go (and their alerts); recent ones and every pending
+    row stay, however old. A pruned alert's id can be queued again (its dedup row is gone)."""
+    old, recent = T0 - timedelta(days=40), T0 - timedelta(days=1)
+    store.commit({}, [(make_alert("r:old-sent"), ["traders"])], old)
+    store.commit({}, [(make_alert("r:old-failed"), ["traders"])], old)
+    store.commit({}, [(make_alert("r:old-pending"), ["traders"])], old)
+    store.commit({}, [(make_alert("r:new-sent"), ["traders", "ops"])], recent)
+    store.claim("w", T0, LEASE, 10)
+    store.mark_sent("r:old-sent", "traders", old + timedelta(seconds=1), [1])
+    store.mark_failed("r:old-failed", "traders", old + timedelta(seconds=1), "Forbidden")
+    store.mark_sent("r:new-sent", "traders", recent, [2])
+    store.mark_failed("r:new-sent", "ops", recent, "chat not found")
+    store.release("r:old-pending", "traders", "w", T0)
+
+    assert store.prune_outbox(T0 - timedelta(days=30)) == 2
+    left = {(r.alert.id, r.chat, r.status) for r in store.outbox()}  # type: ignore[attr-defined]
+    assert left == {
+        ("r:old-pending", "traders", "pending"),
+        ("r:new-sent", "traders", "sent"),
+        ("r:new-sent", "ops", "failed"),
+    }
+    assert store.prune_outbox(T0 - timedelta(days=30)) == 0  # idempotent
+    assert store.commit({}, [(make_alert("r:old-sent"), ["traders"])], T0) == ["r:old-sent"]
+
+
+def test_the_pending_scan_has_its_own_index(store: Store) -> None:
+    """The claim's scan of pending rows stays on an index of pending rows only, so a long
+    outage's pile of sent/failed rows does not slow it (schema v2)."""
+    from bot.store.sql import SHARED_MIGRATIONS
+
+    statements = " ".join(s for m in SHARED_MIGRATIONS for s in m.statements)
+    assert "deliveries_pending" in statements and "WHERE status = 'pending'" in statements
+    with store._tx("inspect", write=False) as tx:  # type: ignore[attr-defined]
+        if store.backend == "sqlite":  # type: ignore[attr-defined]
+            sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+        else:
+            sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+        names = {row[0] for row in tx.execute(sql).fetchall()}
+    assert "deliveries_pending" in names
+
+
+def test_history_summary(store: Store) -> None:
+    store.save_history("RUT", DailySeries([date(2024, 1, 2), date(2024, 1, 3)], [1.0, 2.0]))
+    store.save_history("FED", DailySeries([], []))
+    assert store.history_summary() == {
+        "FED": (0, None, None),
+        "RUT": (2, date(2024, 1, 2), date(2024, 1, 3)),
+    }

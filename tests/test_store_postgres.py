@@ -156,6 +156,8 @@ def test_url_schema_is_created_by_migrate_and_holds_every_table(pg_url: str, sch
         "deliveries",
         "kv",
         "history",
+        "mutes",  # version 3: the Telegram cockpit
+        "leases",
     }
 
 

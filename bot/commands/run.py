@@ -31,6 +31,12 @@ def add_parser(subparsers: Any) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="DEBUG, INFO, WARNING, ERROR (default INFO; WARNING for --demo, whose alerts print)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default="text",
+        help="text (default) or json: one JSON object per line, for log collectors",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -43,7 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from bot import lifecycle
     from bot.logs import setup_logging
 
-    setup_logging(args.log_level or ("WARNING" if args.demo else "INFO"))
+    setup_logging(
+        args.log_level or ("WARNING" if args.demo else "INFO"),
+        fmt=getattr(args, "log_format", "text"),
+    )
     lifecycle.guard_stdout()  # `run --demo | head`: one quiet stop, not a traceback per alert
     config = read_config(args.config)
     for warning in config.warnings:
@@ -103,5 +112,7 @@ async def _run_once(worker: Worker) -> int:
             await worker.stop()
     finally:
         stop.uninstall()
-    log.info("one cycle: %s", report.summary())
+    if not report.healthy:  # a health check: every fetch failed, the bot is blind
+        log.error("every fetch failed (%s); exit 1", ", ".join(report.fetch_failed))
+        return 1
     return 0

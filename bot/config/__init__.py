@@ -18,6 +18,8 @@ from bot.config.load import (
 from bot.config.model import (
     Config,
     DeliveryConfig,
+    HeartbeatConfig,
+    MonitorConfig,
     PollConfig,
     RuleParams,
     SanityConfig,
@@ -66,6 +68,8 @@ __all__ = [
     "DateValue",
     "DeliveryConfig",
     "Duration",
+    "HeartbeatConfig",
+    "MonitorConfig",
     "PollConfig",
     "PollInterval",
     "QuietHours",

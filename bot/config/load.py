@@ -177,6 +177,8 @@ def parse_config(
         delivery=top.delivery,
         rules=[params for _, params in rules],
         warnings=tuple(problems.warnings),
+        monitor=top.monitor,
+        heartbeat=top.heartbeat,
     )
 
 

@@ -8,7 +8,7 @@ the loader (:mod:`bot.config.load`) picks the subclass through the registries.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -90,6 +91,15 @@ class TelegramConfig(StrictModel):
     # trickles in (or stalls after its headers) could otherwise hold a send far longer.
     # None: twice ``timeout``.
     deadline: Duration | None = None
+    # The cockpit (issue 10): commands and buttons, answered in ``chats`` only.
+    #: user ids allowed to change state (/mute, /unmute, buttons); empty: anyone in ``chats``
+    admins: list[StrictInt] = Field(default_factory=list)
+    #: answer commands (long polling); off: the bot only pushes alerts
+    commands: StrictBool = True
+    #: inline buttons (Chart, Mute 1h, Mute today) under every alert
+    buttons: StrictBool = True
+    #: replicas take turns polling Telegram's updates; a dead holder's turn ends after this
+    poll_lease: Duration = timedelta(seconds=30)
 
     @field_validator("token")
     @classmethod
@@ -237,6 +247,25 @@ class DeliveryConfig(StrictModel):
     backoff: Duration = timedelta(seconds=2)
     max_backoff: Duration = timedelta(minutes=5)
     lease: Duration = timedelta(minutes=2)
+    #: sent and failed outbox rows older than this are deleted (pending rows never are)
+    retention: Duration = timedelta(days=30)
+
+
+class MonitorConfig(StrictModel):
+    """``monitor:`` — the bot watching itself: alerts to the admin chat when a feed is down."""
+
+    #: consecutive failed polls of a symbol (while its market is open) before "data feed down"
+    feed_down_after: int = Field(default=5, ge=1)
+    #: consecutive failed history loads of a symbol (its rules waiting) before "history down"
+    history_down_after: int = Field(default=3, ge=1)
+
+
+class HeartbeatConfig(StrictModel):
+    """``heartbeat:`` — a URL pinged (GET) after each healthy cycle (a dead-man's switch)."""
+
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    #: total time one ping may take; a slow one is abandoned, never waited for by a cycle
+    timeout: Duration = timedelta(seconds=5)
 
 
 class RuleParams(StrictModel):
@@ -284,6 +313,8 @@ class TopLevel(StrictModel):
     sanity: SanityConfig = SanityConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     rules: list[Any] = Field(default_factory=list)
+    monitor: MonitorConfig = MonitorConfig()
+    heartbeat: HeartbeatConfig = HeartbeatConfig()
 
 
 @dataclass(frozen=True)
@@ -303,6 +334,8 @@ class Config:
     #: things that are valid but probably not meant (an ``expires`` in the past); ``check``
     #: prints them and ``run`` logs them
     warnings: tuple[ConfigProblem, ...] = ()
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
 
     @property
     def tz(self) -> ZoneInfo:

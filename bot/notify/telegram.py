@@ -53,7 +53,7 @@ from datetime import timedelta
 from typing import Any, ClassVar
 
 from aiolimiter import AsyncLimiter
-from telegram import LinkPreviewOptions, Message
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.error import (
     BadRequest,
     ChatMigrated,
@@ -68,6 +68,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest, RequestData
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.cockpit.buttons import alert_keyboard
 from bot.config import TelegramConfig
 from bot.errors import NotifyError, redact, register_secret
 from bot.model import Alert
@@ -279,6 +280,16 @@ class TelegramNotifier(Notifier):
         self.max_length = max_length
         self._bot: ExtBot[Any] | None = None
         self._ready = False
+        #: the chart to attach to an alert with ``chart`` set (the cockpit provides it)
+        self.chart_for: Callable[[Alert], Awaitable[bytes | None]] | None = None
+
+    @property
+    def bot(self) -> ExtBot[Any]:
+        """The bot (created on first use): the cockpit answers commands through it, so its
+        replies pass the same rate limiter as alerts."""
+        if self._bot is None:
+            self._bot = self._make_bot()
+        return self._bot
 
     @property
     def api_root(self) -> str:
@@ -369,9 +380,14 @@ class TelegramNotifier(Notifier):
                 raise DeliveryFailed(exc.message, chat=chat_id) from None
         parts = split_html(format_alert_html(alert), self.max_length)
         ids: list[int] = []
+        # the buttons go under the last part (the one a reader presses after reading)
+        keyboard = alert_keyboard(alert) if self.config.buttons and self.config.commands else None
         for number, part in enumerate(parts[done:], start=done + 1):
+            markup = keyboard if number == len(parts) else None
             try:
-                message = await self._send_part(chat_id, part, alert.silent, html_mode=True)
+                message = await self._send_part(
+                    chat_id, part, alert.silent, html_mode=True, markup=markup
+                )
             except BadRequest as exc:  # only "can't parse entities" gets here
                 log.warning(
                     "chat %s: Telegram could not parse part %d of %d of alert %s as HTML (%s); "
@@ -383,15 +399,40 @@ class TelegramNotifier(Notifier):
                     _describe(exc),
                 )
                 message = await self._send_part(
-                    chat_id, html_to_plain(part), alert.silent, html_mode=False
+                    chat_id, html_to_plain(part), alert.silent, html_mode=False, markup=markup
                 )
             ids.append(message.message_id)
             if on_part is not None and number < len(parts):  # the last one: in the result
                 await on_part(message.message_id)
+        if alert.chart and self.chart_for is not None:
+            await self._send_chart(chat_id, alert)
         return ids
 
+    async def _send_chart(self, chat_id: int | str, alert: Alert) -> None:
+        """The alert's chart after its text. Best effort: the text is delivered already, so a
+        failed picture is logged and never makes the sender send the text again."""
+        assert self._bot is not None and self.chart_for is not None
+        try:
+            png = await self.chart_for(alert)
+            if png:
+                await self._bot.send_photo(
+                    chat_id=chat_id, photo=png, disable_notification=alert.silent
+                )
+        except TelegramError as exc:
+            log.warning(
+                "chat %s: chart of alert %s not sent: %s", chat_id, alert.id, _describe(exc)
+            )
+        except Exception as exc:  # drawing failed: the alert itself went out
+            log.warning("chart of alert %s not drawn: %s", alert.id, _describe(exc))
+
     async def _send_part(
-        self, chat_id: int | str, text: str, silent: bool, *, html_mode: bool
+        self,
+        chat_id: int | str,
+        text: str,
+        silent: bool,
+        *,
+        html_mode: bool,
+        markup: InlineKeyboardMarkup | None = None,
     ) -> Message:
         """One sendMessage. Telegram's errors become :class:`DeliveryFailed` (``BadRequest``
         stays as it is in HTML mode: the caller decides about the plain-text fallback)."""
@@ -403,6 +444,7 @@ class TelegramNotifier(Notifier):
                 parse_mode="HTML" if html_mode else None,
                 disable_notification=silent,
                 link_preview_options=_NO_PREVIEW,
+                reply_markup=markup,
             )
         except BadRequest as exc:
             if html_mode and _cannot_parse(exc):

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
@@ -32,6 +32,8 @@ class CrossParams(RuleParams):
     direction: Literal["up", "down", "both"] = "up"
     on: Literal["price", "close"] = "price"
     rearm: ThresholdValue | None = None
+    #: attach the symbol's chart (a picture) to the alert in Telegram
+    chart: StrictBool = False
 
     @model_validator(mode="after")
     def _one_of_level_levels(self) -> CrossParams:
@@ -70,12 +72,11 @@ class CrossRule(Rule[CrossParams]):
         levels_state: dict[str, dict[str, bool]] = {
             key: dict(value) for key, value in ((state or {}).get("levels") or {}).items()
         }
-        last = (state or {}).get("last")
         drafts: list[AlertDraft] = []
         want_up = params.direction in ("up", "both")
         want_down = params.direction in ("down", "both")
         if not observations:
-            return {"levels": levels_state, "last": last}, drafts
+            return {"levels": levels_state}, drafts
         values = [o.value for o in observations]
         size = len(values)
         for key, level, distance in self._levels:
@@ -114,9 +115,9 @@ class CrossRule(Rule[CrossParams]):
             levels_state[key] = {"up": up, "down": down}
         if len(self._levels) > 1:
             drafts.sort(key=lambda d: d.time)  # levels were scanned one after the other
-        observation = observations[-1]
-        last = {"value": observation.value, "time": observation.time.isoformat()}
-        return {"levels": levels_state, "last": last}, drafts
+        # Only the armed flags: a state that changed with every quote would be written back
+        # every poll (the engine writes only states that changed).
+        return {"levels": levels_state}, drafts
 
     def _draft(self, observation: Observation, level: float, direction: str) -> AlertDraft:
         name = self.context.name(observation.symbol)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar, Literal
 
-from pydantic import field_validator
+from pydantic import StrictBool, field_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams
@@ -32,6 +32,8 @@ class RecordCloseParams(RuleParams):
     kind: Literal["high", "low"] = "high"
     #: ``252d``: a close above the highest close of the previous 252 sessions; default all-time
     window: WindowValue | None = None
+    #: attach the symbol's chart (a picture) to the alert in Telegram
+    chart: StrictBool = False
 
     @field_validator("window")
     @classmethod

@@ -20,8 +20,6 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import ClassVar, Literal
 
-import pandas as pd
-
 from bot.clock import Clock
 from bot.config import SourceParams, SymbolConfig
 from bot.errors import SourceError
@@ -61,6 +59,8 @@ def parse_ohlc_csv(
     raise :class:`SourceError` with the row number; so does a file without one usable row.
     Duplicated dates keep the last row.
     """
+    import pandas as pd  # lazily: `check` and `--help` never need it
+
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, ValueError) as exc:

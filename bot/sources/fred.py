@@ -21,9 +21,10 @@ import io
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 from bot.config import Duration, SanityConfig, SourceParams, SymbolConfig
 from bot.errors import SourceError
@@ -66,6 +67,8 @@ def parse_fred_frame(
     Rows outside the plausible band of ``sanity`` (default: the defaults) and, given ``now``,
     rows dated after today are dropped with a WARNING each; of duplicated dates the last valid
     row is kept."""
+    import pandas as pd  # lazily: `check` and `--help` never need it
+
     if not text.strip():
         raise _fail("empty FRED response", symbol, url)
     if looks_like_html(text):
@@ -123,6 +126,8 @@ def _plausible_rows(
     now: datetime | None,
 ) -> pd.Series:
     """``series`` without rows outside the rate band or dated in the future, each logged."""
+    import pandas as pd  # lazily: `check` and `--help` never need it
+
     bad = (series < sanity.min_rate) | (series > sanity.max_rate)
     future = pd.Series(False, index=series.index)
     if now is not None:
@@ -206,6 +211,8 @@ class FredSource(HttpSource):
     def _fetch_frame(
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
     ) -> pd.DataFrame:
+        import pandas as pd  # lazily: `check` and `--help` never need it
+
         ids = series_ids(spec)
         if not ids:
             raise SourceError("no FRED 'series' configured", symbol=symbol_id)

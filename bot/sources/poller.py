@@ -82,6 +82,9 @@ class Poller:
         self._no_bar: dict[tuple[str, date | None, date], tuple[datetime, DailySeries]] = {}
         self._lock = threading.Lock()
         self._crashes_seen: set[tuple[str, str]] = set()
+        # One pool for the poller's life (made on first use): a pool per cycle started and
+        # joined ``concurrency`` threads every poll.
+        self._pool: ThreadPoolExecutor | None = None
 
     @classmethod
     def from_config(cls, config: Config, clock: Clock, *, sleep: Sleep = time.sleep) -> Poller:
@@ -208,12 +211,17 @@ class Poller:
             except SourceError as exc:
                 return exc
 
-        workers = min(self.concurrency, len(requests))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
-            futures = [
-                (symbol_id, pool.submit(one, symbol_id, spec)) for symbol_id, spec in requests
-            ]
-            return {symbol_id: future.result() for symbol_id, future in futures}
+        pool = self._thread_pool()
+        futures = [(symbol_id, pool.submit(one, symbol_id, spec)) for symbol_id, spec in requests]
+        return {symbol_id: future.result() for symbol_id, future in futures}
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self.concurrency, thread_name_prefix="poll"
+                )
+            return self._pool
 
     def fetch_daily(
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
@@ -278,7 +286,11 @@ class Poller:
             source.attach_store(store)
 
     def close(self) -> None:
-        """Close every source's connections."""
+        """Close every source's connections and the poll threads."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
         for source in self.sources.values():
             try:
                 source.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from bot.model import Alert, DailySeries
@@ -188,4 +188,39 @@ class Store(ABC):
 
         The sender uses it to keep one chat's messages in order: when an earlier message to the
         chat has to wait, the later ones it claimed wait with it instead of holding a lease."""
+        raise NotImplementedError
+
+    def prune_outbox(self, before: datetime) -> int:
+        """Delete sent and failed outbox rows that finished before ``before`` (and alerts left
+        with no row); pending rows are never touched. Returns how many rows were deleted."""
+        raise NotImplementedError
+
+    def history_summary(self) -> dict[str, tuple[int, date | None, date | None]]:
+        """Symbol → (rows, first date, last date) of the cached daily history (``status``)."""
+        raise NotImplementedError
+
+    # The Telegram cockpit (schema version 3): mutes and the getUpdates lease.
+
+    def set_mute(self, rule_id: str, until: datetime, by: str | None, now: datetime) -> None:
+        """Mute ``rule_id`` (``*``: every rule) until ``until``; replaces an earlier mute."""
+        raise NotImplementedError
+
+    def clear_mutes(self, rule_id: str | None = None) -> int:
+        """Lift the mute of ``rule_id`` (None: every mute); how many were lifted."""
+        raise NotImplementedError
+
+    def mutes(self, now: datetime) -> dict[str, datetime]:
+        """Rule id (``*``: all rules) → until when it is muted, for mutes still running."""
+        raise NotImplementedError
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; True if held."""
+        raise NotImplementedError
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give up the lease ``name`` now if ``holder`` has it."""
+        raise NotImplementedError
+
+    def advance_mark(self, name: str, holder: str, mark: int) -> bool:
+        """Raise the lease's mark to ``mark`` if ``holder`` holds it and it is lower; True if so."""
         raise NotImplementedError

@@ -29,6 +29,10 @@ from bot.model import Alert, DailySeries
 from bot.store.base import Delivery, OutboxRow, Outcome, Snapshot, Store
 
 STATUSES = ("pending", "sent", "failed")
+_PUT_VALUE = (
+    "INSERT INTO kv (key, value) VALUES (?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+)
 _TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%f+00:00"
 
 
@@ -98,6 +102,17 @@ def schema_v1(seq_column: str, *extra: str) -> tuple[str, ...]:
     )
 
 
+#: Version 3 (issue 10, the Telegram cockpit): mutes set with ``/mute`` and the leases replicas
+#: take turns on (one ``getUpdates`` poller per bot), with the last update id handled.
+SCHEMA_V3 = (
+    "CREATE TABLE IF NOT EXISTS mutes ("
+    " rule_id TEXT PRIMARY KEY, until TEXT NOT NULL, by_user TEXT, created_at TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS leases ("
+    " name TEXT PRIMARY KEY, holder TEXT NOT NULL, until TEXT NOT NULL,"
+    " mark BIGINT NOT NULL DEFAULT 0)",
+)
+
+
 def _ids(text: str | None) -> tuple[int, ...]:
     """The ``message_ids`` column (JSON list, or NULL) as a tuple of ints."""
     return tuple(int(m) for m in json.loads(text)) if text else ()
@@ -119,6 +134,34 @@ class Tx(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE")
+
+
+class _CountingTx:
+    """A :class:`Tx` that counts statements and the rows they wrote (``SqlStore.io``): what
+    tests assert about a quiet cycle, and what the benchmarks print."""
+
+    def __init__(self, tx: Tx, io: dict[str, int]) -> None:
+        self._tx = tx
+        self._io = io
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        cursor = self._tx.execute(sql, params)
+        self._io["statements"] += 1
+        if sql.startswith(_WRITES) and cursor.rowcount > 0:
+            self._io["rows"] += cursor.rowcount
+        return cursor
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if not rows:
+            return
+        self._tx.executemany(sql, rows)
+        self._io["statements"] += 1  # one round of the driver's batch
+        self._io["rows"] += len(rows)  # upserts: each row is written
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -126,6 +169,22 @@ class Migration:
 
     version: int
     statements: tuple[str, ...]
+
+
+#: Migrations every backend applies after its own version 1, in order (append new ones here).
+SHARED_MIGRATIONS: tuple[Migration, ...] = (
+    # v2 (issue 11): the claim's scan of pending rows stays on a small index however many
+    # sent/failed rows pile up; pruning finds old finished rows by when they finished.
+    Migration(
+        2,
+        (
+            "CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (next_attempt_at) "
+            "WHERE status = 'pending'",
+            "CREATE INDEX IF NOT EXISTS deliveries_finished ON deliveries (status, sent_at)",
+        ),
+    ),
+    Migration(3, SCHEMA_V3),
+)
 
 
 class SqlStore(Store):
@@ -148,6 +207,11 @@ class SqlStore(Store):
         self.display_url = display_url  # password already redacted
         self._lock = threading.RLock()
         self._closed = False
+        #: transactions (write / read), statements and rows written since the store opened
+        self.io: dict[str, int] = {"write_tx": 0, "read_tx": 0, "statements": 0, "rows": 0}
+        # rule_id → (stored text, decoded state): a state whose text is unchanged since the
+        # last read is not decoded again (a quiet cycle reads every state, changes few)
+        self._decoded: dict[str, tuple[str, dict[str, Any]]] = {}
 
     # -- backend hooks -------------------------------------------------------------------------
 
@@ -182,7 +246,8 @@ class SqlStore(Store):
                 raise StoreError(f"{self.backend} store {self.display_url} is closed ({what})")
             try:
                 with self._transaction(write) as tx:
-                    yield tx
+                    self.io["write_tx" if write else "read_tx"] += 1
+                    yield _CountingTx(tx, self.io)
             except StoreError:
                 raise
             except (TypeError, ValueError) as exc:
@@ -284,21 +349,41 @@ class SqlStore(Store):
         """
         with self._tx("evaluate and commit") as tx:
             self._lock_for_evaluation(tx)
-            states = {
-                rule_id: json.loads(state)
-                for rule_id, state in tx.execute("SELECT rule_id, state FROM rule_state").fetchall()
-            }
+            states = self._read_states(tx)
             values: dict[str, Any] = {}
+            stored: dict[str, str] = {}
             for key in dict.fromkeys(keys):
                 row = tx.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
                 if row is not None:
+                    stored[key] = row[0]
                     values[key] = json.loads(row[0])
             outcome = evaluate(Snapshot(dict(states), values))
             new_ids = self._write_evaluation(tx, outcome.states, outcome.deliveries, now)
+            changed = []
             for key, value in outcome.values.items():
-                self._put_value(tx, key, value)
+                text = dump_json(value)
+                if stored.get(key) != text:  # an unchanged value is not written again
+                    changed.append((key, text))
+            tx.executemany(_PUT_VALUE, changed)
         states.update({k: dict(v) for k, v in outcome.states.items()})
         return states, new_ids
+
+    def _read_states(self, tx: Tx) -> dict[str, dict[str, Any]]:
+        """Every rule state; JSON decoded only for rows whose text changed since last read.
+
+        The decoded dicts are shared with earlier reads: callers must not mutate them (the
+        engine and the rules never do; :meth:`transact` copies what it returns)."""
+        cache = self._decoded
+        states: dict[str, dict[str, Any]] = {}
+        for rule_id, text in tx.execute("SELECT rule_id, state FROM rule_state").fetchall():
+            hit = cache.get(rule_id)
+            if hit is None or hit[0] != text:
+                hit = cache[rule_id] = (text, json.loads(text))
+            states[rule_id] = hit[1]
+        if len(cache) > len(states):  # rows deleted elsewhere
+            for rule_id in set(cache).difference(states):
+                del cache[rule_id]
+        return states
 
     def _write_evaluation(
         self,
@@ -309,13 +394,12 @@ class SqlStore(Store):
     ) -> list[str]:
         stamp = to_db_time(now)
         new_ids: list[str] = []
-        for rule_id, state in states.items():
-            tx.execute(
-                "INSERT INTO rule_state (rule_id, state, updated_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (rule_id) DO UPDATE "
-                "SET state = excluded.state, updated_at = excluded.updated_at",
-                (rule_id, dump_json(state), stamp),
-            )
+        tx.executemany(  # one batch, not a round trip per rule
+            "INSERT INTO rule_state (rule_id, state, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (rule_id) DO UPDATE "
+            "SET state = excluded.state, updated_at = excluded.updated_at",
+            [(rule_id, dump_json(state), stamp) for rule_id, state in states.items()],
+        )
         for alert, chats in deliveries:
             cursor = tx.execute(
                 self.insert_alert_sql,
@@ -492,6 +576,37 @@ class SqlStore(Store):
         counts.update({status: int(n) for status, n in rows})
         return counts
 
+    def prune_outbox(self, before: datetime) -> int:
+        """Delete sent and failed rows that finished before ``before`` (sent: ``sent_at``;
+        failed: when it was given up), then alerts left with no row. Pending rows are never
+        touched. Returns how many outbox rows went."""
+        stamp = to_db_time(before)
+        with self._tx("prune outbox") as tx:
+            cursor = tx.execute(
+                "DELETE FROM deliveries WHERE (status = 'sent' AND sent_at < ?) "
+                "OR (status = 'failed' AND next_attempt_at < ?)",
+                (stamp, stamp),
+            )
+            pruned = max(cursor.rowcount, 0)
+            tx.execute(
+                "DELETE FROM alerts WHERE created_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM deliveries d WHERE d.alert_id = alerts.id)",
+                (stamp,),
+            )
+        return pruned
+
+    def history_summary(self) -> dict[str, tuple[int, date | None, date | None]]:
+        """Symbol → (rows, first date, last date) of the cached daily history."""
+        with self._tx("history summary", write=False) as tx:
+            rows = tx.execute("SELECT symbol, payload FROM history ORDER BY symbol").fetchall()
+        summary: dict[str, tuple[int, date | None, date | None]] = {}
+        for symbol, payload in rows:
+            dates = json.loads(payload).get("dates") or []
+            first = date.fromisoformat(dates[0]) if dates else None
+            last = date.fromisoformat(dates[-1]) if dates else None
+            summary[symbol] = (len(dates), first, last)
+        return summary
+
     # -- key/values and history ----------------------------------------------------------------
 
     def get_value(self, key: str) -> Any | None:
@@ -507,11 +622,7 @@ class SqlStore(Store):
 
     @staticmethod
     def _put_value(tx: Tx, key: str, value: Any) -> None:
-        tx.execute(
-            "INSERT INTO kv (key, value) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, dump_json(value)),
-        )
+        tx.execute(_PUT_VALUE, (key, dump_json(value)))
 
     def add_value(self, key: str, value: Any) -> bool:
         """Store ``value`` only if ``key`` is absent; True when this call stored it."""
@@ -519,6 +630,74 @@ class SqlStore(Store):
             cursor = tx.execute(
                 "INSERT INTO kv (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
                 (key, dump_json(value)),
+            )
+            return cursor.rowcount == 1
+
+    # -- mutes and leases (schema version 3) ------------------------------------------------
+
+    def set_mute(self, rule_id: str, until: datetime, by: str | None, now: datetime) -> None:
+        """Mute ``rule_id`` (or ``*``: every rule) until ``until`` (replaces an earlier mute)."""
+        with self._tx("set mute") as tx:
+            tx.execute(
+                "INSERT INTO mutes (rule_id, until, by_user, created_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (rule_id) DO UPDATE SET until = excluded.until, "
+                "by_user = excluded.by_user, created_at = excluded.created_at",
+                (rule_id, to_db_time(until), by, to_db_time(now)),
+            )
+
+    def clear_mutes(self, rule_id: str | None = None) -> int:
+        """Lift the mute of ``rule_id`` (None: every mute); how many were lifted."""
+        with self._tx("clear mutes") as tx:
+            if rule_id is None:
+                return int(tx.execute("DELETE FROM mutes").rowcount)
+            return int(tx.execute("DELETE FROM mutes WHERE rule_id = ?", (rule_id,)).rowcount)
+
+    def mutes(self, now: datetime) -> dict[str, datetime]:
+        """Rule id (``*``: all rules) → until when it is muted; only mutes still running."""
+        with self._tx("read mutes", write=False) as tx:
+            rows = tx.execute("SELECT rule_id, until FROM mutes").fetchall()
+        out: dict[str, datetime] = {}
+        for rule_id, until in rows:
+            moment = from_db_time(until)
+            if moment is not None and moment > now:
+                out[str(rule_id)] = moment
+        return out
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the lease ``name`` for ``holder`` until ``now + ttl``; True if held.
+
+        Atomic across processes: of two replicas asking at once, one gets it; a lease whose
+        holder stopped renewing is free once it expired."""
+        until = to_db_time(now + ttl)
+        with self._tx("acquire lease") as tx:
+            tx.execute(
+                "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO NOTHING",
+                (name, holder, until),
+            )
+            cursor = tx.execute(
+                "UPDATE leases SET holder = ?, until = ? "
+                "WHERE name = ? AND (holder = ? OR until < ?)",
+                (holder, until, name, holder, to_db_time(now)),
+            )
+            return cursor.rowcount == 1
+
+    def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease up now if ``holder`` has it (a clean stop: no wait for the expiry)."""
+        with self._tx("release lease") as tx:
+            tx.execute(
+                "UPDATE leases SET until = ? WHERE name = ? AND holder = ?",
+                (to_db_time(datetime(1970, 1, 1, tzinfo=UTC)), name, holder),
+            )
+
+    def advance_mark(self, name: str, holder: str, mark: int) -> bool:
+        """Raise the lease's mark (the last update id handled) to ``mark`` if ``holder`` has the
+        lease and the mark is lower; True when it did. One True per mark across replicas: an
+        update handled by one is never handled again by another."""
+        with self._tx("advance mark") as tx:
+            cursor = tx.execute(
+                "UPDATE leases SET mark = ? WHERE name = ? AND holder = ? AND mark < ?",
+                (mark, name, holder, mark),
             )
             return cursor.rowcount == 1
 

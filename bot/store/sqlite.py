@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.errors import StoreError
-from bot.store.sql import Cursor, Migration, SqlStore, Tx, schema_v1
+from bot.store.sql import SHARED_MIGRATIONS, Cursor, Migration, SqlStore, Tx, schema_v1
 
 MEMORY = ":memory:"
 
@@ -33,12 +33,15 @@ class _SqliteTx:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         return self._conn.execute(sql, tuple(params))
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._conn.executemany(sql, [tuple(row) for row in rows])
+
 
 class SqliteStore(SqlStore):
     """The store in a SQLite file (or ``:memory:``, for tests and the demo)."""
 
     backend = "sqlite"
-    migrations = (Migration(1, _V1),)
+    migrations = (Migration(1, _V1), *SHARED_MIGRATIONS)
     insert_alert_sql = (
         "INSERT INTO alerts (id, rule_id, symbol, time, payload, created_at, seq) "
         "VALUES (?, ?, ?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM alerts)) "

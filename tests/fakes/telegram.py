@@ -12,6 +12,13 @@ found"); GET or POST; query string, form or JSON body, as python-telegram-bot se
 Every ``sendMessage`` call is recorded in :attr:`calls`; every accepted one in
 :attr:`messages` with chat id, text, parse mode and ``disable_notification``.
 
+For the cockpit (commands and buttons) it also serves ``getUpdates`` from updates a test queues
+(:meth:`FakeTelegram.message` / :meth:`FakeTelegram.callback`; long polling honours ``offset``
+and ``timeout``; a second concurrent poller gets Telegram's 409 Conflict, counted in
+:attr:`FakeTelegram.conflicts`), and records ``sendPhoto`` (multipart, the PNG bytes in
+:attr:`FakeTelegram.photos`), ``answerCallbackQuery``, ``setMyCommands``, ``editMessage*`` and
+``deleteWebhook`` calls in :attr:`FakeTelegram.requests` (``fake.requests_for(method)``).
+
 Failures are scripted per chat or per call (``fake.fail(rate_limited(5), chat_id=42, times=2)``)
 and answered with Telegram's own error bodies::
 
@@ -35,6 +42,7 @@ faster than Telegram allows and counts those answers in :attr:`rate_limited`.
 
 from __future__ import annotations
 
+import email.policy
 import html
 import itertools
 import json
@@ -46,6 +54,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from email.parser import BytesParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -271,6 +280,17 @@ class SentMessage:
 
 
 @dataclass(frozen=True)
+class SentPhoto:
+    """A photo the fake accepted (``sendPhoto``): the uploaded bytes and the other fields."""
+
+    message_id: int
+    chat_id: int | str
+    photo: bytes
+    caption: str | None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Call:
     """Any request the fake received: method, chat, the status it answered, the text."""
 
@@ -321,6 +341,14 @@ class FakeTelegram:
         self._thread: threading.Thread | None = None
         #: chats getChat/getChatMember know (add_chat): key → (chat JSON, the bot's member JSON)
         self.chats: dict[int | str, tuple[dict[str, Any], dict[str, Any]]] = {}
+        # getUpdates: queued updates, the pollers in flight, 409s answered
+        self.updates: list[dict[str, Any]] = []
+        self.conflicts = 0
+        self.photos: list[SentPhoto] = []
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # other recorded methods
+        self._update_ids = itertools.count(1)
+        self._updates_cond = threading.Condition(self._lock)
+        self._polling = 0
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -448,6 +476,97 @@ class FakeTelegram:
         with self._lock:
             self.chats[_chat_key(chat_id)] = (chat, member)  # type: ignore[index]
 
+    # -- updates (what users do) --------------------------------------------------------------
+
+    def message(
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        user_id: int = 1001,
+        chat_type: str | None = None,
+        thread_id: int | None = None,
+    ) -> int:
+        """Queue a user's message (a command) in ``chat_id``; its update id."""
+        chat_type = chat_type or ("private" if chat_id > 0 else "supergroup")
+        chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
+        if chat_type == "private":
+            chat["first_name"] = "Trader"
+        else:
+            chat["title"] = f"Group {chat_id}"
+            if thread_id is not None:
+                chat["is_forum"] = True
+        message: dict[str, Any] = {
+            "message_id": next(self._ids),
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "chat": chat,
+            "date": int(time.time()),
+            "text": text,
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        return self.push_update({"message": message})
+
+    def callback(
+        self,
+        chat_id: int,
+        data: str,
+        *,
+        user_id: int = 1001,
+        message_id: int = 1,
+        thread_id: int | None = None,
+    ) -> int:
+        """Queue a press of an inline button whose ``callback_data`` is ``data``; its update id."""
+        chat: dict[str, Any] = {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"}
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": {"id": self.bot_id, "is_bot": True, "first_name": "Fake Alert Bot"},
+            "chat": chat,
+            "date": int(time.time()),
+            "text": "alert",
+        }
+        if thread_id is not None:
+            message["message_thread_id"] = thread_id
+            message["is_topic_message"] = True
+        query = {
+            "id": f"cbq{next(self._ids)}",
+            "from": {"id": user_id, "is_bot": False, "first_name": f"User{user_id}"},
+            "chat_instance": "1",
+            "message": message,
+            "data": data,
+        }
+        return self.push_update({"callback_query": query})
+
+    def push_update(self, update: dict[str, Any]) -> int:
+        """Queue a raw update (``update_id`` is assigned); wakes a waiting ``getUpdates``."""
+        with self._updates_cond:
+            update_id = next(self._update_ids)
+            self.updates.append({"update_id": update_id, **update})
+            self._updates_cond.notify_all()
+        return update_id
+
+    def redeliver(self, update: dict[str, Any]) -> None:
+        """Queue ``update`` again with its own id, as Telegram does with an update no poller
+        confirmed (the poller died after handling it, before its next ``getUpdates``)."""
+        with self._updates_cond:
+            self.updates.append(dict(update))
+            self.updates.sort(key=lambda u: int(u["update_id"]))
+            self._updates_cond.notify_all()
+
+    def requests_for(self, method: str) -> list[dict[str, Any]]:
+        """Parameters of the recorded calls of ``method`` (e.g. ``answerCallbackQuery``)."""
+        with self._lock:
+            return [params for name, params in self.requests if name.lower() == method.lower()]
+
+    def pending_updates(self) -> int:
+        """Updates queued and not yet confirmed by a later ``getUpdates`` offset."""
+        with self._lock:
+            return len(self.updates)
+
     def clear_failures(self) -> None:
         with self._lock:
             self._scripts.clear()
@@ -496,6 +615,19 @@ class FakeTelegram:
             return self._send_message(params)
         if method.lower() in ("getchat", "getchatmember"):
             return self._chat_info(method.lower(), params)
+        if method.lower() == "getupdates":
+            return self._get_updates(params)
+        if method.lower() == "sendphoto":
+            return self._send_photo(params)
+        if method.lower() in _RECORDED:
+            with self._lock:
+                self.requests.append((method, dict(params)))
+            if method.lower().startswith("edit"):
+                chat_id = _chat_key(params.get("chat_id")) or 0
+                text = str(params.get("text") or "alert")
+                message_id = int(params.get("message_id") or 0)
+                return 200, {"ok": True, "result": self._message_json(message_id, chat_id, text)}
+            return 200, {"ok": True, "result": True}
         return 404, {"ok": False, "error_code": 404, "description": "Not Found: method not found"}
 
     def _me(self) -> dict[str, Any]:
@@ -580,6 +712,66 @@ class FakeTelegram:
             self.calls.append(Call("sendMessage", chat_id, 200, text, now))
         return 200, {"ok": True, "result": self._message_json(message_id, chat_id, text)}
 
+    def _get_updates(self, params: dict[str, Any]) -> tuple[int, Answer]:
+        """Long polling: confirm updates below ``offset``, wait up to ``timeout`` s for more.
+
+        As Telegram does, a new ``getUpdates`` terminates one still waiting: the older gets
+        409 Conflict (counted in :attr:`conflicts`)."""
+        offset = int(params.get("offset") or 0)
+        wait = float(params.get("timeout") or 0)
+        deadline = time.monotonic() + min(wait, 5.0)
+        with self._updates_cond:
+            self._polling += 1
+            generation = self._polling
+            self._updates_cond.notify_all()
+            self.updates = [u for u in self.updates if u["update_id"] >= offset]
+            while not self.updates and not self._released.is_set():
+                if self._polling != generation:
+                    self.conflicts += 1
+                    return 409, {
+                        "ok": False,
+                        "error_code": 409,
+                        "description": "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    }
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._updates_cond.wait(min(left, 0.05))
+            limit = int(params.get("limit") or 100)
+            result = list(self.updates[:limit])
+        return 200, {"ok": True, "result": result}
+
+    def _send_photo(self, params: dict[str, Any]) -> tuple[int, Answer]:
+        chat_id = _chat_key(params.get("chat_id"))
+        photo = params.get("photo")
+        if chat_id is None or not isinstance(photo, bytes) or not photo:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: no photo"}
+        caption = params.get("caption")
+        with self._lock:
+            message_id = next(self._ids)
+            self.photos.append(
+                SentPhoto(
+                    message_id,
+                    chat_id,
+                    photo,
+                    caption if isinstance(caption, str) else None,
+                    {k: v for k, v in params.items() if k != "photo"},
+                )
+            )
+            self.calls.append(Call("sendPhoto", chat_id, 200, None, self.clock()))
+        answer = self._message_json(message_id, chat_id, "")
+        answer.pop("text")
+        answer["photo"] = [
+            {
+                "file_id": f"photo{message_id}",
+                "file_unique_id": f"u{message_id}",
+                "width": 1,
+                "height": 1,
+            }
+        ]
+        return 200, {"ok": True, "result": answer}
+
     def _take_script(self, chat_id: int | str, html_mode: bool) -> Failure | None:
         for script in self._scripts:
             if script.chat_id is not None and script.chat_id != chat_id:
@@ -641,6 +833,21 @@ class FakeTelegram:
         }
 
 
+#: Methods the fake accepts and records in :attr:`FakeTelegram.requests` (answered ``true``).
+_RECORDED = frozenset(
+    m.lower()
+    for m in (
+        "answerCallbackQuery",
+        "setMyCommands",
+        "deleteMyCommands",
+        "deleteWebhook",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+    )
+)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -676,6 +883,8 @@ class _Handler(BaseHTTPRequestHandler):
                 data = json.loads(body)
                 if isinstance(data, dict):
                     params.update(data)
+            elif body and content_type == "multipart/form-data":
+                params.update(_multipart(self.headers.get("Content-Type") or "", body))
             elif body:
                 params.update(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         except (ValueError, UnicodeDecodeError):
@@ -764,6 +973,26 @@ def _check_html(text: str) -> str | None:
     if stack:
         return f'Can\'t find end tag corresponding to start tag "{stack[-1]}"'
     return None
+
+
+def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
+    """The fields of a multipart/form-data body: file parts as bytes, the others as text."""
+    message = BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"Content-Type: {content_type}\r\n\r\n".encode() + body
+    )
+    fields: dict[str, Any] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not isinstance(name, str):
+            continue
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
+        fields[name] = payload if part.get_filename() else payload.decode("utf-8")
+    # python-telegram-bot uploads a file as ``attach://<name>`` plus a part of that name
+    for key, value in list(fields.items()):
+        if isinstance(value, str) and value.startswith("attach://"):
+            fields[key] = fields.get(value.removeprefix("attach://"), value)
+    return fields
 
 
 def _plain_text(text: str) -> str:

@@ -1,0 +1,1 @@
+"""The Telegram cockpit: commands, buttons on alerts and access control (long polling)."""
