@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bot.commands import (
     backtest,
+    chart,
     check,
     healthcheck,
     parse_fomc,
@@ -67,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     send_test.add_parser(sub)
     healthcheck.add_parser(sub)
     status.add_parser(sub)
+    chart.add_parser(sub)
     return parser
 
 

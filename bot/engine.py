@@ -12,12 +12,14 @@ import operator
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config, RuleParams
 from bot.model import Alert, AlertDraft, History, Observation, ObservationBatch
 from bot.rules import RULES, Rule, RuleContext
+from bot.rules.base import PeerStates
 from bot.rules.text import fmt_value, fmt_when
 from bot.templates import MAX_ALERT_CHARS, TemplateError, bound, render
 
@@ -174,6 +176,9 @@ class Engine:
             if not wanted:
                 continue
             previous = _healed(rule.id, states.get(rule.id) or {}, limit)
+            peer_ids = rule.peer_rules()
+            if peer_ids:  # from ``states``: as of the start of the call, whatever ran first
+                rule.peers = _peer_states(states, peer_ids)
             try:
                 rule_state, drafts = rule.evaluate(wanted, history, previous.get("rule"), clock)
             except Exception as exc:  # a broken rule must not stop the others
@@ -362,6 +367,17 @@ def _healed(rule_id: str, previous: Mapping[str, Any], limit: datetime) -> Mappi
         )
         return {}
     return previous
+
+
+def _peer_states(states: Mapping[str, Mapping[str, Any]], ids: Sequence[str]) -> PeerStates:
+    """Each named rule's own state (``"rule"`` of its engine state), read-only; a rule without
+    a state yet is left out."""
+    found: dict[str, Mapping[str, Any]] = {}
+    for rule_id in ids:
+        own = (states.get(rule_id) or {}).get("rule")
+        if isinstance(own, Mapping):
+            found[rule_id] = MappingProxyType(dict(own))
+    return MappingProxyType(found)
 
 
 def _seen_times(

@@ -40,7 +40,7 @@ from bot.cockpit.rules import (
     resolve_rule,
     rules_text,
 )
-from bot.cockpit.status import status_text
+from bot.cockpit.status import odds_text, status_text
 from bot.errors import redact
 from bot.model import Alert, DailySeries
 from bot.worker import Worker
@@ -269,6 +269,8 @@ class Cockpit:
         text = status_text(
             self.config, symbols, dict(self.worker.last_quotes), series, self.worker.clock.now()
         )
+        if not args:  # every symbol: then the rate_odds rules' latest odds
+            text += await asyncio.to_thread(odds_text, self.config, self.worker.store)
         await self._reply(update, text)
 
     async def _rules(self, update: Update, context: Context) -> None:

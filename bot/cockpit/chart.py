@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 from datetime import date
 
-from bot.cockpit.status import levels_of, record_of
+from bot.charts import chart_levels
+from bot.cockpit.status import record_of
 from bot.model import DailySeries
 from bot.worker import Worker
 
@@ -47,7 +48,7 @@ async def chart_png(worker: Worker, symbol: str, period: str) -> bytes | None:
         series,
         symbol_name=worker.config.symbol_name(symbol),
         record=record_of(series),
-        levels=levels_of(worker.config, symbol),
+        levels=chart_levels(worker.config, symbol),
         alerts=alerts,
         period=period,
     )

@@ -4,32 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from bot.charts import chart_levels, record_close
 from bot.config import Config
 from bot.model import DailySeries, Observation
 from bot.rules.text import fmt_number, fmt_percent, fmt_signed, fmt_time, fmt_value
 
-
-def levels_of(config: Config, symbol: str) -> list[float]:
-    """Every level configured on ``symbol`` (``level`` / ``levels`` of its rules), sorted."""
-    found: set[float] = set()
-    for params in config.rules:
-        if getattr(params, "symbol", None) != symbol:
-            continue
-        level = getattr(params, "level", None)
-        if isinstance(level, int | float):
-            found.add(float(level))
-        for value in getattr(params, "levels", None) or ():
-            found.add(float(value))
-    return sorted(found)
+if TYPE_CHECKING:
+    from bot.store import Store
 
 
 def record_of(series: DailySeries | None) -> tuple[date, float] | None:
     """The highest close of ``series`` and its date (None without history)."""
-    if series is None or not len(series):
-        return None
-    best = max(range(len(series)), key=series.values.__getitem__)
-    return (series.dates[best], series.values[best])
+    return record_close(series) if series is not None else None
 
 
 def distance(value: float, target: float) -> str:
@@ -81,7 +69,7 @@ def symbol_status(
                 f"  record close {fmt_value(record_value)} ({record_day}): "
                 f"{distance(quote.value, record_value)}"
             )
-    for level in levels_of(config, symbol):
+    for level in chart_levels(config, symbol):
         lines.append(f"  level {fmt_number(level)}: {distance(quote.value, level)}")
     if series is not None and len(series):
         lines.extend(context_lines(series))
@@ -128,3 +116,16 @@ def status_text(
         for symbol in symbols
     ]
     return "\n\n".join(blocks) or "No symbols configured."
+
+
+def odds_text(config: Config, store: Store) -> str:
+    """What follows the symbols in ``/status``: the latest odds of each ``rate_odds`` rule
+    (:func:`bot.rules.rate_odds.odds_blocks`), from the store's rule states as ``/rules`` reads
+    them (a replica's cockpit sees what the evaluating replica wrote); ``""`` without such
+    rules (the store is not read then)."""
+    if not any(params.type == "rate_odds" for params in config.rules):
+        return ""
+    from bot.rules.rate_odds import odds_blocks
+
+    blocks = odds_blocks(config.rules, store.load_states())
+    return "".join("\n\n" + "\n".join(block) for block in blocks)

@@ -10,6 +10,7 @@ import time as time_module
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
+from bot.commands.chart import add_backtest_args, backtest_chart_symbol, write_backtest_chart
 from bot.commands.common import add_config_arg, add_data_arg, date_arg
 from bot.config import ConfigError, read_config
 from bot.errors import BotError
@@ -104,6 +105,7 @@ def add_parser(subparsers: Any) -> None:
         help="replay only this rule (repeatable; default: every rule)",
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per alert and line")
+    add_backtest_args(parser)
     parser.set_defaults(handler=run)
 
 
@@ -129,6 +131,7 @@ def run(
         config = read_config(args.config)
         data = parse_data_args(args.data)
         rules = getattr(args, "rule", None) or None
+        chart_symbol = backtest_chart_symbol(args, config, list(data))
         history, fetched = load_history(config, data, args.end, sleep, rules)
     except ConfigError as exc:
         print(str(exc), file=err)
@@ -159,4 +162,8 @@ def run(
         )
         for line in rule_summary(result, config):
             print(line, file=out)
+    if chart_symbol is not None:
+        code = write_backtest_chart(args, config, history, chart_symbol, result.alerts, err)
+        if code:
+            return code
     return 1 if result.errors else 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from bot.commands.common import add_config_arg, add_data_arg, date_arg
@@ -88,7 +89,63 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
             print(json.dumps(facts.to_json(), ensure_ascii=False), file=out)
         else:
             print(format_text(facts) + "\n", file=out)
+    if args.at is None:  # the odds are the latest ones only: never shown as of a past day
+        _print_odds(config, args.json, out, err)
     return 0
+
+
+def _print_odds(config: Config, as_json: bool, out: TextIO, err: TextIO) -> None:
+    """The latest odds of every enabled ``rate_odds`` rule, from the rule states in the store
+    (read, never written: no store yet means no odds yet)."""
+    from bot.rules.rate_odds import odds_blocks
+
+    rules = [p for p in config.rules if p.type == "rate_odds" and p.enabled]
+    if not rules:
+        return
+    states = _stored_states(config, err)
+    if not as_json:
+        for block in odds_blocks(config.rules, states):
+            print("\n".join(block) + "\n", file=out)
+        return
+    for params in rules:
+        engine_state = states.get(params.id) or {}
+        own = engine_state.get("rule") or {}
+        summary = own.get("summary") if isinstance(own, dict) else None
+        summary = summary if isinstance(summary, str) and summary else None
+        row = {
+            "rule": params.id,
+            "type": params.type,
+            "odds": summary.splitlines() if summary else None,
+            "meeting": own.get("meeting") if summary else None,
+            "p_cut": own.get("p_cut") if summary else None,
+            "as_of": own.get("as_of") if summary else None,  # the quotes it priced
+        }
+        print(json.dumps(row, ensure_ascii=False), file=out)
+
+
+def _stored_states(config: Config, err: TextIO) -> dict[str, Any]:
+    """The engine's rule states in the store; ``{}`` when there is no store or it cannot be
+    read (said on ``err``). A missing SQLite file is not created."""
+    from bot.errors import StoreError
+    from bot.store import open_store, sqlite_path
+
+    url = config.state.url
+    if url.split(":", 1)[0].lower() == "sqlite":
+        path = sqlite_path(url)
+        if path != ":memory:" and not Path(path).exists():
+            return {}
+    try:
+        store = open_store(url, settings=config.state)
+    except StoreError as exc:
+        print(f"odds: {exc}", file=err)
+        return {}
+    try:
+        return store.load_states()
+    except StoreError as exc:  # no schema yet (the bot never ran there), or unreachable
+        print(f"odds: {exc}", file=err)
+        return {}
+    finally:
+        store.close()
 
 
 def _load_live(config: Config, history: History, symbols: list[str]) -> None:

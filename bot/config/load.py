@@ -331,6 +331,20 @@ def _check_references(
                 key = "symbol" if "symbol" in raw.rules[raw_index] else "symbols"
                 # raw.symbols: a symbol that failed its own validation still exists
                 problems.add((*loc, key), f"unknown symbol {symbol!r}; defined symbols: {known}")
+        types = {other.id: other.type for _, other in rules}
+        for key, rule_id, wanted in params.watched_rules():
+            found = types.get(rule_id)
+            if found is None or rule_id == params.id:
+                kind = f"{wanted} rules" if wanted else "other rules"
+                others = [r for r, t in types.items() if r != params.id and wanted in (None, t)]
+                problems.add(
+                    (*loc, key),
+                    f"unknown rule {rule_id!r}; {kind}: {', '.join(others) or 'none defined'}",
+                )
+            elif wanted is not None and found != wanted:
+                problems.add(
+                    (*loc, key), f"rule {rule_id!r} is a {found} rule, not a {wanted} rule"
+                )
         for chat in params.chats or []:
             if chat not in chats:
                 problems.add(

@@ -291,6 +291,12 @@ class RuleParams(StrictModel):
         symbol = getattr(self, "symbol", None)
         return [symbol] if isinstance(symbol, str) else []
 
+    def watched_rules(self) -> list[tuple[str, str, str | None]]:
+        """Other rules whose states this rule reads, as ``(option key, rule id, required rule
+        type or None)``: checked against the config, handed over by the engine (``Rule.peers``).
+        Default: none; subclasses override."""
+        return []
+
 
 def _check_zone(value: str) -> str:
     try:

@@ -1,5 +1,9 @@
 """The rule contract: a pure function of (observations, history, state, clock) → alerts.
 
+A rule may also read the states of other rules its params name
+(:meth:`~bot.config.RuleParams.watched_rules`): the engine sets :attr:`Rule.peers` to them,
+read-only and as of the start of the evaluation, before each ``evaluate``.
+
 A rule type is one module in ``bot/rules/`` that subclasses :class:`Rule`, declares its
 ``params_model`` (a :class:`~bot.config.RuleParams` subclass) and registers itself with
 ``@RULES.register("name")``. The engine (``bot.engine``) applies the options every rule shares
@@ -13,6 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -24,6 +29,11 @@ from bot.registry import Registry
 P = TypeVar("P", bound=RuleParams)
 
 RuleState = dict[str, Any]
+
+#: Rule id → that rule's own state (what its ``evaluate`` returned), read-only.
+PeerStates = Mapping[str, Mapping[str, Any]]
+
+_NO_PEERS: PeerStates = MappingProxyType({})
 
 
 @dataclass(frozen=True)
@@ -57,6 +67,10 @@ class Rule(ABC, Generic[P]):
         on = getattr(params, "on", None)
         self._kinds = frozenset({"close"}) if on == "close" else self.observation_kinds
         self._watched = frozenset(self.symbols())
+        #: the states of the rules named by :meth:`peer_rules`, as of the start of the current
+        #: evaluation (set by the engine before each ``evaluate``; empty until then)
+        self.peers: PeerStates = _NO_PEERS
+        self._peer_ids = tuple(dict.fromkeys(r for _, r, _ in params.watched_rules()))
 
     @property
     def id(self) -> str:
@@ -65,6 +79,17 @@ class Rule(ABC, Generic[P]):
     def symbols(self) -> list[str]:
         """Symbol ids whose observations this rule reads."""
         return self.params.watched_symbols()
+
+    def peer_rules(self) -> Sequence[str]:
+        """Ids of other rules whose states this rule reads through :attr:`peers` (e.g. the
+        digest quoting a ``rate_odds`` rule's odds).
+
+        The engine hands them over read-only, as they were when the evaluation began (a
+        poll cycle; a backtest's one pass), so the outcome never depends on the order in
+        which rules run within it. A rule must not mutate them. Default: those its params
+        name (:meth:`~bot.config.RuleParams.watched_rules`).
+        """
+        return self._peer_ids
 
     def history_days(self) -> int | None:
         """Days of daily history the rule needs before its first live observation.

@@ -4,7 +4,8 @@ At ``at`` (e.g. ``"16:15"``) in the exchange time zone of the first listed symbo
 (XNYS and CME: New York; ``always``: the configured ``timezone``) on that calendar's trading days,
 the digest lists for each symbol its last close, the day/MTD/YTD change, the distance to its
 record close and to every level configured in a ``cross`` rule on it, and the days since its last
-record close; then the current range of the ``rate`` symbol, if one is given.
+record close; then the current range of the ``rate`` symbol, if one is given, and the latest odds
+of each ``rate_odds`` rule named in ``odds`` (its state as the engine hands it over: ``peers``).
 
 It fires on ``tick`` observations (the live worker emits one per poll cycle; the backtest emits
 one per trading day at ``at``, see :meth:`DigestRule.scheduled_times`). A day's close is used
@@ -59,9 +60,14 @@ class DigestParams(RuleParams):
     at: ClockTime
     #: a rate symbol (e.g. the FRED target range) whose current value closes the digest
     rate: str | None = None
+    #: ``rate_odds`` rules whose latest odds follow (as of the start of the poll cycle)
+    odds: StrList = Field(default_factory=list)
 
     def watched_symbols(self) -> list[str]:
         return [*self.symbols, *([self.rate] if self.rate else [])]
+
+    def watched_rules(self) -> list[tuple[str, str, str | None]]:
+        return [("odds", rule_id, "rate_odds") for rule_id in self.odds]
 
 
 def _levels_by_symbol(all_rules: Sequence[RuleParams]) -> dict[str, list[float]]:
@@ -260,6 +266,7 @@ class DigestRule(Rule[DigestParams]):
         firsts = parts[params.symbols[0]][1]
         no_data = {f"{self._names[symbol]}: no data yet" for symbol in params.symbols}
         rate_name = self._names[params.rate] if rate is not None and params.rate else None
+        odds = self._odds_lines()  # one reading of the peers per call: the same in each digest
         drafts: list[AlertDraft] = []
         # Each digest's symbol lines: the columns of ``texts`` (one zip, not a loop each).
         for (observation, local, day, seen), row, first in zip(
@@ -278,6 +285,7 @@ class DigestRule(Rule[DigestParams]):
             )
             if rate is not None and rate_name is not None:
                 lines.append(rate.line(rate_name, day, seen))
+            lines.extend(odds)
             summary = "\n".join(lines)
             drafts.append(
                 AlertDraft(
@@ -291,6 +299,16 @@ class DigestRule(Rule[DigestParams]):
             )
         self._due_days = None  # not kept past the call
         return drafts
+
+    def _odds_lines(self) -> list[str]:
+        """The lines of the ``odds`` rules, from their states as the engine handed them over."""
+        from bot.rules.rate_odds import odds_lines
+
+        lines: list[str] = []
+        for rule_id in self.params.odds:
+            summary = (self.peers.get(rule_id) or {}).get("summary")
+            lines.extend(odds_lines(rule_id, summary if isinstance(summary, str) else None))
+        return lines
 
     def _symbol_parts(
         self,

@@ -5,7 +5,8 @@ and an alert when P(cut at the next meeting) crosses ``threshold``.
 Yahoo ``ZQV26.CBT``; the front month is also Yahoo ``ZQ=F``). The meetings and today's range come
 from the ``calendar`` symbol (an ``fomc`` symbol: its observations carry the calendar and the
 last decision). The odds are computed as in :mod:`bot.fomc.odds` on every new price; the rule
-state keeps the latest summary (``summary``) for ``/status``, ``report`` and the digest.
+state keeps the latest summary (``summary``, priced from the quotes of ``as_of``) for ``/status``,
+``report`` and the digest.
 
 "Cut odds for the FOMC of 2026-10-28 rose to 72% (from 41%): cut 72%, hold 28%".
 """
@@ -112,6 +113,7 @@ class RateOddsRule(Rule[RateOddsParams]):
                     )
             p_cut, meeting_of_p = new_p, meeting
             state["summary"] = odds_summary(odds, _range(current), meetings=self.params.meetings)
+            state["as_of"] = observation.time.isoformat()  # the quotes the summary priced
         state.update(
             {
                 "prices": prices,
@@ -201,3 +203,30 @@ def odds_summaries(
         if text:
             found[params.id] = str(text)
     return found
+
+
+def odds_lines(rule_id: str, summary: str | None) -> list[str]:
+    """How ``report`` and the digest show one ``rate_odds`` rule's latest ``summary``::
+
+        Market-implied odds (cut-odds):
+          FOMC 2026-12-09: cut 72%, hold 28% (most likely 3.25–3.50%)
+
+    or ``Market-implied odds (cut-odds): no odds yet`` before it has priced a curve."""
+    head = f"Market-implied odds ({rule_id}):"
+    if not summary:
+        return [f"{head} no odds yet"]
+    return [head, *(f"  {line}" for line in summary.splitlines())]
+
+
+def odds_blocks(
+    rules: Sequence[RuleParams], states: Mapping[str, Mapping[str, Any]]
+) -> list[list[str]]:
+    """:func:`odds_lines` of every enabled ``rate_odds`` rule, in config order ("no odds yet"
+    for one without a summary), from the engine's states: the block ``report`` and ``/status``
+    print (``[]`` when the config has no such rule)."""
+    found = odds_summaries(rules, states)
+    return [
+        odds_lines(params.id, found.get(params.id))
+        for params in rules
+        if params.type == "rate_odds" and params.enabled
+    ]
