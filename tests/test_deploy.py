@@ -295,10 +295,10 @@ def test_readme_quick_start_works_on_a_stock_debian_python() -> None:
     readme = (ROOT / "README.md").read_text()
     quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     blocks = quick.split("```sh\n")[1:]
-    assert blocks[0].startswith("python3 -m venv .venv && . .venv/bin/activate")
-    commands = [line for line in blocks[1].splitlines() if line and not line.startswith("#")]
+    commands = [line for line in blocks[0].splitlines() if line and not line.startswith("#")]
+    venv = "python3 -m venv .venv && . .venv/bin/activate && "
     assert commands[:2] == [
-        "pip install -r requirements.txt -e . && python -m bot run --demo",
-        "pip install -r requirements.txt -e '.[test]' && python -m pytest",
+        venv + "pip install -r requirements.txt -e . && python -m bot run --demo",
+        venv + "pip install -r requirements.txt -e '.[test]' && python -m pytest",
     ]
     assert "pip install -q -r requirements.txt -e '.[test]'" in (ROOT / ".ci" / "run").read_text()
