@@ -12,7 +12,18 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.commands import backtest, chart, check, parse_fomc, report, run, status
+from bot.commands import (
+    backtest,
+    chart,
+    check,
+    healthcheck,
+    parse_fomc,
+    report,
+    run,
+    schema,
+    send_test,
+    status,
+)
 from bot.config import ConfigError
 from bot.errors import BotError
 
@@ -53,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_parser(sub)
     backtest.add_parser(sub)
     parse_fomc.add_parser(sub)
+    schema.add_parser(sub)
+    send_test.add_parser(sub)
+    healthcheck.add_parser(sub)
     status.add_parser(sub)
     chart.add_parser(sub)
     return parser

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot import health
 from bot.lifecycle import unless_stopped
 from bot.logs import log_failure
 from bot.worker import Worker
@@ -135,6 +136,7 @@ async def _watch_cadence(scheduler: AsyncIOScheduler, worker: Worker) -> None:
     """Every few seconds (asyncio's clock is monotonic), :func:`check_cadence`."""
     period = max(1.0, min(worker.config.poll.every.total_seconds() / 2, 30.0))
     while True:
+        health.beat()  # the loop is alive (BOT_HEALTH_FILE, for container health checks)
         await asyncio.sleep(period)
         try:
             check_cadence(scheduler, worker)

@@ -327,10 +327,12 @@ class Worker:
             started = time.perf_counter()
             report = await self._cycle()
             report.durations["total"] = (time.perf_counter() - started) * 1000
+            # Inside the lock: shutdown waits for idle() and then cancels the job, so work left
+            # outside it would be cancelled mid-statement by every SIGTERM after a cycle.
+            await self._prune_if_due()
         log.info("cycle: %s", report.summary(), extra={"cycle": report.fields()})
         if report.healthy:
             self.heartbeat.ping()
-        await self._prune_if_due()
         return report
 
     async def reload_config(self) -> None:

@@ -14,6 +14,11 @@ def add_parser(subparsers: Any) -> None:
     """Register ``check`` on the CLI's subparsers (handler: :func:`run`)."""
     parser = subparsers.add_parser("check", help="validate the config and print a summary")
     add_config_arg(parser)
+    parser.add_argument(
+        "--online",
+        action="store_true",
+        help="also verify the token, each chat and each symbol's sources over the network",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -21,6 +26,13 @@ def run(args: argparse.Namespace) -> int:
     """``check``: validate and print a one-screen summary (secrets redacted)."""
     config = read_config(args.config)
     print(summarize(config))
+    if getattr(args, "online", False):
+        from bot.online_check import run_checks
+
+        print("online checks:")
+        lines = run_checks(config)
+        print("\n".join(map(str, lines)))
+        return 0 if all(line.ok for line in lines) else 2
     return 0
 
 

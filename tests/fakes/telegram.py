@@ -6,9 +6,11 @@ python-telegram-bot talks to it exactly as it talks to ``https://api.telegram.or
     # requests go to {base_url}/bot{token}/{method}
     bot = telegram.Bot(FAKE_TOKEN, base_url=f"{fake.base_url}/bot")
 
-Implemented methods: ``getMe`` and ``sendMessage`` (GET or POST; query string, form or JSON body,
-as python-telegram-bot sends them). Every ``sendMessage`` call is recorded in :attr:`calls`; every
-accepted one in :attr:`messages` with chat id, text, parse mode and ``disable_notification``.
+Implemented methods: ``getMe``, ``sendMessage``, and ``getChat`` / ``getChatMember`` for the
+chats a test declares with :meth:`FakeTelegram.add_chat` (any other chat: 400 "chat not
+found"); GET or POST; query string, form or JSON body, as python-telegram-bot sends them.
+Every ``sendMessage`` call is recorded in :attr:`calls`; every accepted one in
+:attr:`messages` with chat id, text, parse mode and ``disable_notification``.
 
 For the cockpit (commands and buttons) it also serves ``getUpdates`` from updates a test queues
 (:meth:`FakeTelegram.message` / :meth:`FakeTelegram.callback`; long polling honours ``offset``
@@ -337,6 +339,8 @@ class FakeTelegram:
         self._enforcer = _Enforcer(limits) if limits else None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: chats getChat/getChatMember know (add_chat): key → (chat JSON, the bot's member JSON)
+        self.chats: dict[int | str, tuple[dict[str, Any], dict[str, Any]]] = {}
         # getUpdates: queued updates, the pollers in flight, 409s answered
         self.updates: list[dict[str, Any]] = []
         self.conflicts = 0
@@ -424,6 +428,53 @@ class FakeTelegram:
     def migrate(self, chat_id: int | str, new_chat_id: int) -> None:
         """The group ``chat_id`` became supergroup ``new_chat_id``; the old id answers 400."""
         self.fail(migrated(new_chat_id), chat_id=chat_id, times=None)
+
+    def add_chat(
+        self,
+        chat_id: int | str,
+        *,
+        type: str = "supergroup",
+        title: str = "Traders",
+        status: str = "administrator",
+        can_post_messages: bool = True,
+    ) -> None:
+        """Make ``chat_id`` known to getChat / getChatMember: a chat of ``type`` (``private``,
+        ``group``, ``supergroup``, ``channel``) where the bot's membership is ``status``
+        (``creator``, ``administrator``, ``member``, ``restricted``, ``left``, ``kicked``).
+        An ``@name`` id is a chat with that username and a numeric id of its own."""
+        numeric = chat_id if isinstance(chat_id, int) else -1000000000000 - len(self.chats)
+        chat: dict[str, Any] = {"id": numeric, "type": type}
+        if type == "private":
+            chat["first_name"] = title
+        else:
+            chat["title"] = title
+        if isinstance(chat_id, str):
+            chat["username"] = chat_id.lstrip("@")
+        member: dict[str, Any] = {"status": status, "user": self._me()}
+        if status == "administrator":
+            rights = (
+                "can_be_edited can_manage_chat can_delete_messages can_manage_video_chats "
+                "can_restrict_members can_promote_members can_change_info can_invite_users "
+                "can_post_stories can_edit_stories can_delete_stories"
+            )
+            member.update(dict.fromkeys(rights.split(), False), is_anonymous=False)
+            if type == "channel":
+                member["can_post_messages"] = can_post_messages
+        elif status == "restricted":
+            rights = (
+                "is_member can_send_messages can_send_audios can_send_documents "
+                "can_send_photos can_send_videos can_send_video_notes can_send_voice_notes "
+                "can_send_polls can_send_other_messages can_add_web_page_previews "
+                "can_change_info can_invite_users can_pin_messages can_manage_topics"
+            )
+            member.update(dict.fromkeys(rights.split(), False), until_date=0, is_member=True)
+            member["can_send_messages"] = can_post_messages
+        elif status == "kicked":
+            member["until_date"] = 0
+        elif status == "creator":
+            member["is_anonymous"] = False
+        with self._lock:
+            self.chats[_chat_key(chat_id)] = (chat, member)  # type: ignore[index]
 
     # -- updates (what users do) --------------------------------------------------------------
 
@@ -562,6 +613,8 @@ class FakeTelegram:
             return 200, {"ok": True, "result": self._me()}
         if method.lower() == "sendmessage":
             return self._send_message(params)
+        if method.lower() in ("getchat", "getchatmember"):
+            return self._chat_info(method.lower(), params)
         if method.lower() == "getupdates":
             return self._get_updates(params)
         if method.lower() == "sendphoto":
@@ -587,6 +640,21 @@ class FakeTelegram:
             "can_read_all_group_messages": False,
             "supports_inline_queries": False,
         }
+
+    def _chat_info(self, method: str, params: dict[str, Any]) -> tuple[int, Answer]:
+        with self._lock:
+            known = self.chats.get(_chat_key(params.get("chat_id")))  # type: ignore[arg-type]
+        if known is None:
+            return 400, chat_not_found().body()
+        chat, member = known
+        if method == "getchat":
+            return 200, {
+                "ok": True,
+                "result": {**chat, "accent_color_id": 0, "max_reaction_count": 11},
+            }
+        if str(params.get("user_id")) != str(self.bot_id):
+            return 400, Failure(400, "Bad Request: user not found").body()
+        return 200, {"ok": True, "result": member}
 
     def _send_message(self, params: dict[str, Any]) -> tuple[int, Answer]:
         now = self.clock()
