@@ -89,6 +89,9 @@ async def run_demo(
         worker = build_worker(
             demo_config(config, Path(scratch)), clock=clock, notifier=DemoConsole()
         )
+        # A replay on a fast clock: a slow machine must not start it with rules unseeded (the
+        # live bot's 10 s start-up bound is about the wall clock, which the demo does not follow).
+        worker.startup_deadline = None
         await worker.start()
         try:
             while steps < days * 24 and not stop.is_set():

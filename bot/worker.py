@@ -143,7 +143,7 @@ class Worker:
         sender: Sender,
         engine: Engine | None = None,
         worker_id: str | None = None,
-        startup_deadline: timedelta = STARTUP_DEADLINE,
+        startup_deadline: timedelta | None = STARTUP_DEADLINE,  # None: wait for every load
         history_retry: timedelta = timedelta(minutes=1),
         history_max_retry: timedelta = timedelta(minutes=30),
     ) -> None:

@@ -224,8 +224,18 @@ def test_two_replicas_deliver_each_alert_once_and_survive_a_kill(cluster: Cluste
         )
         takeover = time.monotonic() - started
         assert takeover < TAKEOVER_BOUND_S, f"survivor took {takeover:.1f} s"
-        new = [r for r in cluster.outbox() if r.alert.id not in {x.alert.id for x in rows}]
-        assert len(new) == len(CHATS) and all(r.status == "sent" for r in new)
+        old_ids = {x.alert.id for x in rows}
+
+        def new_rows() -> list[OutboxRow]:
+            return [r for r in cluster.outbox() if r.alert.id not in old_ids]
+
+        # Telegram has the messages; the survivor marks its rows sent a moment later.
+        wait_until(
+            lambda: len(new_rows()) == len(CHATS) and all(r.status == "sent" for r in new_rows()),
+            10,
+            "the survivor to mark the new rows sent",
+        )
+        new = new_rows()
         assert {i for i, _ in delivered_by(b)} >= {r.alert.id for r in new}
         assert set(cluster.received().values()) == {1}
         assert b.terminate() == 0, b.log()  # the survivor still stops cleanly
