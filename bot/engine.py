@@ -78,6 +78,9 @@ class Engine:
         self.max_skew = max_skew
         # rule ids whose template failed to render: logged once, then the default text is sent
         self._broken_templates: set[str] = set()
+        # Per rule, once: asking a pydantic model for a field it lacks goes through its slow
+        # __getattr__, which per alert was a tenth of a long backtest.
+        self._attach_chart = {r.id: bool(getattr(r.params, "chart", False)) for r in self.rules}
         # (symbol, kind) → indexes of the enabled rules wanting it, filled on first sight
         # (Rule.wants decides on symbol and kind only, and rules never change once built)
         self._index: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -340,7 +343,7 @@ class Engine:
             if draft.to_admin and self.context.admin_chat
             else tuple(params.chats or ()),
             day=draft.day,
-            chart=bool(getattr(params, "chart", False)),
+            chart=self._attach_chart.get(params.id, False),
         )
 
 

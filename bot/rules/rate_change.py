@@ -129,6 +129,7 @@ class RateChangeRule(Rule[RateChangeParams]):
             (state.get("lower"), float(state["upper"])) if state.get("upper") is not None else None
         )
         drafts: list[AlertDraft] = []
+        confirm, own = self.params.confirm, self.params.symbol
         for observation in observations:
             day = observation.session or observation.time.astimezone(self.context.tz).date()
             if seen is not None and day <= seen:
@@ -138,17 +139,23 @@ class RateChangeRule(Rule[RateChangeParams]):
                 lower, upper = fields.get("lower"), fields.get("upper", observation.value)
             else:
                 lower, upper = None, observation.value
+            detail = observation.detail
+            if (  # the common case first: a plain row with yesterday's range, nothing pending
+                detail is None
+                and announced is None
+                and current is not None
+                and upper == current[1]
+                and lower == current[0]
+                and not (confirm and observation.symbol == own)
+            ):
+                seen = day
+                continue
             new = (float(lower) if lower is not None else None, float(upper))
             if current is None and seen is None:
                 prev = series.index_before(day)  # seed: the range published before this row
                 current = _row(series, prev) if prev >= 0 else None
-            detail = observation.detail
             is_statement = detail is not None and bool(detail.get("decision"))
-            if (
-                self.params.confirm
-                and observation.symbol == self.params.symbol
-                and not is_statement
-            ):
+            if confirm and observation.symbol == own and not is_statement:
                 continue  # with confirm: the first symbol speaks through its statements only
             if detail is not None and is_statement:
                 # an FOMC statement: alert now; FRED's later rows confirm it
