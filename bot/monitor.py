@@ -29,29 +29,13 @@ from typing import TYPE_CHECKING, Any
 from bot.config import HeartbeatConfig, MonitorConfig
 from bot.errors import redact
 from bot.model import Alert
-from bot.notify.sender import ADMIN_RULE_ID
-from bot.templates import bound
+from bot.notify.sender import admin_notice
 
 if TYPE_CHECKING:
     from bot.model import Observation
     from bot.worker import CycleReport, Worker
 
 log = logging.getLogger(__name__)
-
-
-def admin_notice(kind: str, key: str, text: str, now: datetime, chat: str) -> Alert:
-    """An alert for the admin chat. Its id is deterministic in ``kind`` and ``key`` (so a
-    second replica's identical notice is a no-op in the outbox)."""
-    return Alert(
-        id=f"{ADMIN_RULE_ID}:{kind}:{key}",
-        rule_id=ADMIN_RULE_ID,
-        rule_type="admin",
-        symbol="",
-        time=now,
-        value=0.0,
-        text=bound(redact(text)),
-        chats=(chat,),
-    )
 
 
 def digest(text: str) -> str:

@@ -48,9 +48,9 @@ from bot.engine import Engine, EvaluationResult
 from bot.errors import SanityError, SourceError
 from bot.history import HistoryKeeper, HistoryLoader, history_needs
 from bot.model import Alert, History, Observation
-from bot.monitor import FeedMonitor, Heartbeat, MonitorPlan, admin_notice, cycle_inputs, last_polls
+from bot.monitor import FeedMonitor, Heartbeat, MonitorPlan, cycle_inputs, last_polls
 from bot.notify.base import Notifier
-from bot.notify.sender import ADMIN_RULE_ID, Sender
+from bot.notify.sender import Sender, admin_notice
 from bot.reload import ConfigWatcher, check_for_reload
 from bot.rules import Rule
 from bot.sanity import SanityChecker
@@ -561,15 +561,8 @@ class Worker:
                 f"Rule {rule_id} is waiting for its history: the source did not deliver it. "
                 "It sends no alerts until the history is loaded (retrying with back-off)."
             )
-            notice = Alert(
-                id=f"{ADMIN_RULE_ID}:unseeded:{rule_id}:{now.date().isoformat()}",
-                rule_id=ADMIN_RULE_ID,
-                rule_type="admin",
-                symbol="",
-                time=now,
-                value=0.0,
-                text=text,
-                chats=(chat,),
+            notice = admin_notice(
+                "unseeded", f"{rule_id}:{now.date().isoformat()}", text, now, chat
             )
             notices.append((notice, [chat]))
         return notices

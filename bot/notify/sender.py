@@ -57,6 +57,7 @@ from bot.model import Alert
 from bot.notify.base import DeliveryFailed, Notifier
 from bot.notify.console import ConsoleNotifier
 from bot.store.base import Delivery, Store
+from bot.templates import bound
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,23 @@ CONSOLE_CHAT = "console"
 MIGRATIONS_KEY = "chat_migrations"
 ADMIN_NOTICE_PREFIX = "admin_notified:"
 ADMIN_RULE_ID = "bot-admin"
+
+
+def admin_notice(kind: str, key: str, text: str, now: datetime, chat: str) -> Alert:
+    """An alert for the admin chat. Its id is deterministic in ``kind`` and ``key`` (so a
+    second replica's identical notice is a no-op in the outbox); its text is redacted and
+    bounded like any alert's."""
+    return Alert(
+        id=f"{ADMIN_RULE_ID}:{kind}:{key}",
+        rule_id=ADMIN_RULE_ID,
+        rule_type="admin",
+        symbol="",
+        time=now,
+        value=0.0,
+        text=bound(redact(text)),
+        chats=(chat,),
+    )
+
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -463,20 +481,15 @@ class Sender:
                 await asyncio.to_thread(self.store.set_value, key, record)
         if not first:
             return
-        notice = Alert(
-            id=f"{ADMIN_RULE_ID}:unreachable:{chat}",
-            rule_id=ADMIN_RULE_ID,
-            rule_type="admin",
-            symbol="",
-            time=now,
-            value=0.0,
-            text=(
-                f"Alerts to chat '{chat}' cannot be delivered\n"
-                f"{error}\n"
-                f"They are marked failed. Check that the bot is still a member of the chat and "
-                f"not blocked, and the id under telegram.chats.{chat} in the config."
-            ),
-            chats=(admin,),
+        notice = admin_notice(
+            "unreachable",
+            chat,
+            f"Alerts to chat '{chat}' cannot be delivered\n"
+            f"{error}\n"
+            f"They are marked failed. Check that the bot is still a member of the chat and "
+            f"not blocked, and the id under telegram.chats.{chat} in the config.",
+            now,
+            admin,
         )
         # Through the outbox: durable, rate limited, and its unique id makes it once only.
         await self._store(self.store.commit, {}, [(notice, [admin])], now)
