@@ -16,6 +16,7 @@ from bot.config import parse_config
 from bot.notify.sender import ADMIN_RULE_ID
 from bot.worker import Worker
 from tests.fakes.yahoo import Reply, ScriptedServer, YahooFake, chart_response
+from tests.worker_support import run_cycles
 
 T0 = datetime(2024, 11, 25, 15, 0, tzinfo=UTC)
 TOKEN = "123456:AAE-fake-token-for-the-monitor-test"
@@ -215,18 +216,8 @@ def test_one_structured_log_line_per_cycle(
     yahoo_fake.chart("^RUT", chart_response(price=1.0))
     clock = FakeClock(T0)
 
-    async def scenario() -> None:
-        worker = build_worker(config_for(tmp_path, yahoo_fake), clock=clock)
-        await worker.start()
-        try:
-            for _ in range(2):
-                await worker.poll_once()
-                clock.advance(timedelta(minutes=5))
-        finally:
-            await worker.stop()
-
     with caplog.at_level(logging.INFO, logger="bot.worker"):
-        asyncio.run(scenario())
+        run_cycles(config_for(tmp_path, yahoo_fake), clock, 2, timedelta(minutes=5))
     cycles = [r for r in caplog.records if hasattr(r, "cycle")]
     assert len(cycles) == 2
     fields = cycles[0].cycle

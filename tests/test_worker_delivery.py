@@ -19,6 +19,7 @@ from bot.config import Config, parse_config
 from tests.fakes.telegram import FAKE_TOKEN, FakeTelegram
 from tests.fakes.yahoo import Reply, YahooFake, chart_response
 from tests.procs import SendGate
+from tests.worker_support import run_cycles
 
 TRADERS, DESK = 4242, 4343
 
@@ -108,17 +109,7 @@ def test_per_rule_chats_reach_only_those_chats(
     quotes(yahoo_fake, clock.now(), [2400.0, 2460.0, 2510.0])
     config = make_config(tmp_path, yahoo_fake, fake_telegram)
 
-    async def scenario() -> None:
-        worker = build_worker(config, clock=clock)
-        await worker.start()
-        try:
-            for _ in range(3):
-                await worker.poll_once()
-                clock.advance(timedelta(minutes=1))
-        finally:
-            await worker.stop()
-
-    asyncio.run(scenario())
+    run_cycles(config, clock, 3, timedelta(minutes=1))
     traders, desk = fake_telegram.texts(TRADERS), fake_telegram.texts(DESK)
     assert len(traders) == 1 and "crossed above 2,500" in traders[0]
     assert len(desk) == 2
@@ -164,18 +155,8 @@ def test_an_unseeded_rule_is_told_to_the_admin_chat_once(
     quotes(yahoo_fake, clock.now(), [2400.0] * 4)
     yahoo_fake.chart("^RUT", Reply("", status=503))  # daily bars: the history source is down
 
-    async def scenario() -> None:
-        worker = build_worker(config, clock=clock)
-        await worker.start()
-        try:
-            for _ in range(4):
-                report = await worker.poll_once()
-                assert report.unseeded == ["rut-record"]
-                clock.advance(timedelta(minutes=1))
-        finally:
-            await worker.stop()
-
-    asyncio.run(scenario())
+    reports = run_cycles(config, clock, 4, timedelta(minutes=1))
+    assert [r.unseeded for r in reports] == [["rut-record"]] * 4
     told = fake_telegram.texts(DESK)
     assert len(told) == 1 and "rut-record" in told[0] and "history" in told[0], told
     assert fake_telegram.texts(TRADERS) == []

@@ -23,6 +23,7 @@ from bot.errors import StoreError
 from bot.store.sqlite import SqliteStore
 from bot.worker import Worker
 from tests.fakes.yahoo import Reply, Seen, YahooFake, chart_response
+from tests.worker_support import run_cycles
 
 NY = ZoneInfo("America/New_York")
 MON, TUE, WED = date(2024, 11, 25), date(2024, 11, 26), date(2024, 11, 27)
@@ -325,17 +326,7 @@ def test_unseeded_rule_is_logged_once(
     serve_quote(yahoo_fake, 2100.0, clock.now())
     config = make_config(tmp_path, yahoo_fake)
 
-    async def scenario() -> None:
-        worker = build_worker(config, clock=clock)
-        await worker.start()
-        try:
-            for _ in range(3):
-                await worker.poll_once()
-                clock.advance(timedelta(minutes=5))
-        finally:
-            await worker.stop()
-
     with caplog.at_level(logging.INFO, logger="bot"):
-        asyncio.run(scenario())
+        run_cycles(config, clock, 3, timedelta(minutes=5))
     lines = [r.getMessage() for r in caplog.records if "is unseeded" in r.getMessage()]
     assert len(lines) == 1, lines
