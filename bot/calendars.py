@@ -28,7 +28,7 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from bot.errors import BotError
@@ -38,6 +38,11 @@ CALENDARS: tuple[str, ...] = ("always", "XNYS", "CME")
 
 # Our names → pandas_market_calendars names.
 _LIBRARY_NAMES: dict[str, str] = {"XNYS": "XNYS", "CME": "CME_Equity"}
+
+# The library calendars' time zones (tests/test_calendar_child.py checks them against the
+# library): known without importing it, so a process whose sessions come from elsewhere
+# (:func:`set_session_source`) never loads pandas.
+_LIBRARY_TIME_ZONES: dict[str, str] = {"XNYS": "America/New_York", "CME_Equity": "America/Chicago"}
 
 # pandas_market_calendars knows no sessions outside this span; clamping keeps a runaway search
 # (a calendar that never opens again) finite.
@@ -191,95 +196,63 @@ class _Schedule:
         self.window_ends = ends
 
 
+class SessionSource(Protocol):
+    """Somewhere else the library's sessions can come from (bot.calendar_child: a short-lived
+    child process, so the live worker never imports pandas)."""
+
+    def sessions(self, name: str, lo_year: int, hi_year: int) -> list[Session] | None:
+        """Sessions of calendar ``name`` named in years ``lo_year`` .. ``hi_year``, exactly
+        what :meth:`ExchangeCalendar.load_in_process` gives; ``None``: load them in-process
+        instead (the source failed, and said so in the log)."""
+
+
+# None (the default: backtests, reports, charts, tests): the library, in this process.
+_session_source: SessionSource | None = None
+
+
+def set_session_source(source: SessionSource | None) -> None:
+    """Where :class:`ExchangeCalendar` schedules come from from now on (``None``: in-process).
+
+    Schedules already cached stay; only years not loaded yet are asked of ``source``."""
+    global _session_source
+    _session_source = source
+
+
 class ExchangeCalendar(MarketCalendar):
     """A calendar backed by ``pandas_market_calendars``, cached per span of years."""
 
     def __init__(self, name: str, library_name: str) -> None:
-        import pandas_market_calendars as mcal  # heavy import, only when a calendar is used
-
-        self._library = mcal.get_calendar(library_name)
-        super().__init__(name, ZoneInfo(str(self._library.tz)))
         self.library_name = library_name
+        tz = _LIBRARY_TIME_ZONES.get(library_name)
+        super().__init__(name, ZoneInfo(tz if tz is not None else str(self._library.tz)))
         self._lock = threading.Lock()
         self._schedule: _Schedule | None = None
 
+    @functools.cached_property
+    def _library(self) -> Any:
+        """The library's calendar: imported (pandas and all, ~55 MB) only when first used."""
+        import pandas_market_calendars as mcal
+
+        return mcal.get_calendar(self.library_name)
+
     # -- schedule cache ----------------------------------------------------------------------
 
-    def _trading_days(self, lo_year: int, hi_year: int) -> Any:
-        """The library's trading days of years ``lo_year`` .. ``hi_year``, from its own rules.
-
-        ``MarketCalendar.schedule()`` first materialises every holiday of the calendar's whole
-        range (NYSE: 1885–2200, ~0.2 s) whatever span is asked; the same public rules
-        (``regular_holidays``, ``adhoc_holidays``, ``weekmask``) evaluated for the span only
-        give the same days (tests/test_calendars.py compares them) at a fraction of the cost.
-        """
-        import pandas as pd
-
-        start = pd.Timestamp(f"{lo_year}-01-01")
-        end = pd.Timestamp(f"{hi_year}-12-31")
-        # A margin on both sides, so a holiday observed across a year boundary (New Year's
-        # Day on a Saturday, observed on Friday 31 December) is not lost at the edge.
-        pad = pd.Timedelta(days=31)
-        holidays: list[Any] = []
-        regular = self._library.regular_holidays
-        if regular is not None:
-            # Within the holiday calendar's own bounds, as the library's full list is (pandas'
-            # default 1970–2200 for CME: no holidays before 1970 there either).
-            lo = max(start - pad, pd.Timestamp(regular.start_date))
-            hi = min(end + pad, pd.Timestamp(regular.end_date))
-            if lo <= hi:
-                holidays.extend(regular.holidays(lo, hi))
-        for day in map(pd.Timestamp, self._library.adhoc_holidays):
-            if day.tzinfo is not None:  # some calendars list them at midnight UTC
-                day = day.tz_localize(None)
-            if start - pad <= day <= end + pad:
-                holidays.append(day)
-        return pd.bdate_range(
-            start, end, freq="C", weekmask=self._library.weekmask, holidays=holidays
-        )
-
     def _load(self, lo_year: int, hi_year: int) -> list[Session]:
-        """Sessions named in years ``lo_year`` .. ``hi_year`` from the library (one call)."""
-        import pandas as pd
+        """Sessions named in years ``lo_year`` .. ``hi_year``: from the session source when one
+        is set (:func:`set_session_source`) and it delivers, else from the library here."""
+        source = _session_source
+        if source is not None:
+            sessions = source.sessions(self.name, lo_year, hi_year)
+            if sessions is not None:
+                return sessions
+        return self.load_in_process(lo_year, hi_year)
 
-        days = self._trading_days(lo_year, hi_year)
-        if not len(days):
-            return []
-        frame = self._library.schedule_from_days(days)
+    def load_in_process(self, lo_year: int, hi_year: int) -> list[Session]:
+        """Sessions named in years ``lo_year`` .. ``hi_year`` from the library, in this process
+        (one call; bot.calendar_library)."""
+        from bot.calendar_library import load_sessions
 
-        def stamps(column: Any) -> list[datetime | None]:
-            # Whole-column conversion: integer seconds since the epoch, then one
-            # ``fromtimestamp`` per value — ten times cheaper than ``Timestamp.to_pydatetime``.
-            mask = column.isna().to_numpy()
-            nanos = column.to_numpy(dtype="datetime64[ns]").astype("int64").tolist()
-            return [
-                None
-                if missing
-                else datetime.fromtimestamp(ns / 1e9, UTC)
-                if ns % 1_000_000_000
-                else datetime.fromtimestamp(ns // 1_000_000_000, UTC)
-                for ns, missing in zip(nanos, mask.tolist(), strict=True)
-            ]
-
-        opens = stamps(frame["market_open"])
-        closes = stamps(frame["market_close"])
-        if "break_start" in frame.columns and "break_end" in frame.columns:
-            b_starts, b_ends = stamps(frame["break_start"]), stamps(frame["break_end"])
-        else:
-            b_starts = b_ends = [None] * len(frame)
-        labels = [day.date() for day in pd.DatetimeIndex(frame.index)]
-        sessions = []
-        for label, opened, closed, b0, b1 in zip(
-            labels, opens, closes, b_starts, b_ends, strict=True
-        ):
-            assert opened is not None and closed is not None  # every trading day opens and closes
-            break_start = break_end = None
-            # The library repeats the regular break on early-close days (at or after the close)
-            # and since 2021 gives CME a zero-length one; only a real pause counts.
-            if b0 is not None and b1 is not None and opened < b0 < b1 and b0 < closed:
-                break_start, break_end = b0, min(b1, closed)
-            sessions.append(Session(label, opened, closed, break_start, break_end))
-        return sessions
+        return load_sessions(self._library, lo_year, hi_year)
 
     def _ensure_years(self, lo_year: int, hi_year: int) -> _Schedule:
         """The cached schedule, first extended (one library call per side) to cover the years."""
