@@ -10,6 +10,7 @@ from bot.commands.common import add_config_arg
 from bot.config import Config, read_config
 
 if TYPE_CHECKING:
+    from bot.calendar_child import ChildSessions
     from bot.worker import Worker
 
 log = logging.getLogger("bot")
@@ -54,17 +55,31 @@ def run(args: argparse.Namespace) -> int:
         fmt=getattr(args, "log_format", "text"),
     )
     lifecycle.guard_stdout()  # `run --demo | head`: one quiet stop, not a traceback per alert
+    calendars = None if args.demo else _calendars_in_a_child()
     config = read_config(args.config)
     for warning in config.warnings:
         log.warning("config: %s", warning)
     if args.demo:
         return lifecycle.run(_run_demo(config))
+    assert calendars is not None
+    calendars.keep_only(spec.calendar for spec in config.symbols.values())
     from bot.app import build_worker
 
     worker = build_worker(config)
     if args.once:
         return lifecycle.run(_run_once(worker))
     return lifecycle.run(_run_forever(worker))
+
+
+def _calendars_in_a_child() -> ChildSessions:
+    """Exchange sessions from a child process, started before even the config is read: it
+    runs while the worker is configured, built and started, and pandas (~55 MB) never enters
+    the worker (bot.calendar_child)."""
+    from datetime import UTC, datetime
+
+    from bot.calendar_child import use_child_process
+
+    return use_child_process(None, datetime.now(UTC))
 
 
 async def _run_demo(config: Config) -> int:
