@@ -24,6 +24,7 @@ as do all later loads (pandas is imported then anyway), so nothing is lost.
 from __future__ import annotations
 
 import atexit
+import gc
 import json
 import logging
 import os
@@ -282,6 +283,9 @@ def use_child_process(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The child: print the sessions of the calendars named in ``argv`` (see the module doc)."""
+    # A process this short needs no cyclic GC: its passes over pandas' import are ~10% of
+    # the child's time, which the worker may be waiting for.
+    gc.disable()
     args = list(sys.argv[1:] if argv is None else argv)
     if len(args) < 3:
         print("usage: python -m bot.calendar_child LO HI NAME [NAME ...]", file=sys.stderr)
