@@ -7,10 +7,12 @@ import pandas (through the library calendar they are given).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
 
-from bot.calendars import Session
+# bot.calendars.Session, given by the caller (that module imports this one)
+S = TypeVar("S")
 
 
 def trading_days(library: Any, lo_year: int, hi_year: int) -> Any:
@@ -61,8 +63,14 @@ def _stamps(column: Any) -> list[datetime | None]:
     ]
 
 
-def load_sessions(library: Any, lo_year: int, hi_year: int) -> list[Session]:
-    """Sessions named in years ``lo_year`` .. ``hi_year`` of a library calendar (one call)."""
+def load_sessions(
+    library: Any,
+    lo_year: int,
+    hi_year: int,
+    session: Callable[[date, datetime, datetime, datetime | None, datetime | None], S],
+) -> list[S]:
+    """Sessions named in years ``lo_year`` .. ``hi_year`` of a library calendar (one call),
+    each made by ``session(date, open, close, break_start, break_end)``."""
     import pandas as pd
 
     days = trading_days(library, lo_year, hi_year)
@@ -84,5 +92,5 @@ def load_sessions(library: Any, lo_year: int, hi_year: int) -> list[Session]:
         # and since 2021 gives CME a zero-length one; only a real pause counts.
         if b0 is not None and b1 is not None and opened < b0 < b1 and b0 < closed:
             break_start, break_end = b0, min(b1, closed)
-        sessions.append(Session(label, opened, closed, break_start, break_end))
+        sessions.append(session(label, opened, closed, break_start, break_end))
     return sessions

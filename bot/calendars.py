@@ -252,7 +252,7 @@ class ExchangeCalendar(MarketCalendar):
         (one call; bot.calendar_library)."""
         from bot.calendar_library import load_sessions
 
-        return load_sessions(self._library, lo_year, hi_year)
+        return load_sessions(self._library, lo_year, hi_year, Session)
 
     def _ensure_years(self, lo_year: int, hi_year: int) -> _Schedule:
         """The cached schedule, first extended (one library call per side) to cover the years."""
