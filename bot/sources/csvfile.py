@@ -24,7 +24,14 @@ from bot.config import SourceParams, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sources.base import SOURCES, Source
-from bot.sources.csvrows import CsvSyntaxError, longest_row, parse_day, parse_number, read_records
+from bot.sources.csvrows import (
+    CsvSyntaxError,
+    longest_row,
+    parse_days,
+    parse_numbers,
+    read_records,
+    stripped_column,
+)
 
 CsvFormat = Literal["yahoo", "stooq", "fred"]
 
@@ -79,24 +86,21 @@ def parse_ohlc_csv(
     if "Date" not in names or "Close" not in names:
         raise fail(f"{source} CSV lacks Date/Close columns")
     at_date, at_close = names.index("Date"), names.index("Close")  # the first of each
-    closes: dict[date, float] = {}  # the last row of a date wins
-    for number, row in enumerate(rows, start=2):
-        raw_close = row[at_close].strip() if at_close < len(row) else ""
-        if raw_close in NOT_AVAILABLE:
-            continue
-        raw_date = row[at_date].strip() if at_date < len(row) else ""
-        close = parse_number(raw_close)
-        day = parse_day(raw_date)
-        if close is None or day is None:
-            raise fail(
-                f"{source} CSV row {number}: cannot read "
-                f"{raw_date!r},{raw_close!r} as a date and a close"
-            )
-        closes[day] = close
+    raw_dates, raw_closes = stripped_column(rows, at_date), stripped_column(rows, at_close)
+    present = [i for i, cell in enumerate(raw_closes) if cell not in NOT_AVAILABLE]
+    days = parse_days([raw_dates[i] for i in present])
+    values = parse_numbers([raw_closes[i] for i in present])
+    if None in days or None in values:
+        i = next(i for i, d, v in zip(present, days, values, strict=True) if d is None or v is None)
+        raise fail(
+            f"{source} CSV row {i + 2}: cannot read "
+            f"{raw_dates[i]!r},{raw_closes[i]!r} as a date and a close"
+        )
+    closes: dict[date, float] = dict(zip(days, values, strict=True))  # type: ignore[arg-type]
     if not closes:
         raise fail(f"{source} CSV has no usable rows (every close is N/D, null or empty)")
-    days = sorted(closes)
-    return DailySeries(days, [closes[day] for day in days])
+    ordered = sorted(closes)  # of duplicated dates the dict kept the last row's close
+    return DailySeries(ordered, [closes[day] for day in ordered])
 
 
 def parse_daily_csv_text(

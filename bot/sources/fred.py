@@ -20,14 +20,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from bot.config import Duration, SanityConfig, SourceParams, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sanity import latest_day
 from bot.sources.base import SOURCES
-from bot.sources.csvrows import CsvSyntaxError, longest_row, parse_day, parse_number, read_records
+from bot.sources.csvrows import (
+    CsvSyntaxError,
+    longest_row,
+    parse_days,
+    parse_numbers,
+    read_records,
+    stripped_column,
+)
 from bot.sources.http import HttpSource, HttpSourceParams, build_url, looks_like_html
 
 log = logging.getLogger(__name__)
@@ -85,28 +92,25 @@ def parse_fred_rows(
     wide = longest_row(rows, 2)
     if wide is not None:
         raise _fail(f"unreadable FRED CSV: row {wide[0]} has {wide[1]} fields, not 2", symbol, url)
-    present: list[tuple[date, float]] = []
-    bad_value: str | None = None  # reported only if no row has a bad date
-    for number, row in enumerate(rows, start=2):
-        raw_date = row[0].strip()
-        raw_value = row[1].strip() if len(row) > 1 else ""
-        day = parse_day(raw_date)
-        if day is None:  # checked on rows with a missing value too
-            raise _fail(f"FRED CSV row {number}: bad date {raw_date!r}", symbol, url)
-        if raw_value in MISSING:
-            continue
-        value = parse_number(raw_value)
-        if value is None:
-            if bad_value is None:
-                bad_value = f"FRED CSV row {number}: bad value {raw_value!r} for {series_id}"
-            continue
-        present.append((day, value))
-    if bad_value is not None:
-        raise _fail(bad_value, symbol, url)
+    raw_dates, raw_values = stripped_column(rows, 0), stripped_column(rows, 1)
+    days = parse_days(raw_dates)
+    if None in days:  # checked on rows with a missing value too, before any value
+        i = days.index(None)
+        raise _fail(f"FRED CSV row {i + 2}: bad date {raw_dates[i]!r}", symbol, url)
+    kept = [i for i, cell in enumerate(raw_values) if cell not in MISSING]
+    values = parse_numbers([raw_values[i] for i in kept])
+    if None in values:
+        i = kept[values.index(None)]
+        raise _fail(
+            f"FRED CSV row {i + 2}: bad value {raw_values[i]!r} for {series_id}", symbol, url
+        )
+    known_days = cast("list[date]", days)  # None ruled out above
+    known_values = cast("list[float]", values)
+    present = [(known_days[i], value) for i, value in zip(kept, known_values, strict=True)]
     valid = _plausible_rows(present, series_id, symbol, sanity or SanityConfig(), now)
     by_day = dict(valid)  # the last (valid) of duplicated dates, in date order below
-    days = sorted(by_day)
-    return days, [by_day[day] for day in days]
+    ordered = sorted(by_day)
+    return ordered, [by_day[day] for day in ordered]
 
 
 def _plausible_rows(
@@ -118,6 +122,14 @@ def _plausible_rows(
 ) -> list[tuple[date, float]]:
     """``rows`` without those outside the rate band or dated in the future, each logged."""
     last = latest_day(now, sanity) if now is not None else None
+    if rows:  # the common all-plausible case, checked at C speed
+        days, values = zip(*rows, strict=True)
+        if (
+            sanity.min_rate <= min(values)
+            and max(values) <= sanity.max_rate
+            and (last is None or max(days) <= last)
+        ):
+            return rows
     kept: list[tuple[date, float]] = []
     for day, value in rows:
         is_future = last is not None and day > last
