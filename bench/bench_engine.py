@@ -61,12 +61,22 @@ def quotes(symbols: int, moment: datetime, cycle: int) -> list[Observation]:
     ]
 
 
+def settle() -> None:
+    """What the worker does once started (bot.scheduler): collect, then freeze what start-up
+    built — config, rules, engine — so the cyclic GC never re-scans it during a cycle. Done
+    after the config and engine of each run are built (freezing before them left 1,000 rules'
+    pydantic models to every gen-2 collection: p99 6–8 ms instead of ~2)."""
+    gc.collect()
+    gc.freeze()
+
+
 def bench_engine(
     config: Config, cycles: int, quoted: int | None = None
 ) -> tuple[list[float], dict[str, Any]]:
     """CPU seconds per ``Engine.evaluate`` over ``cycles`` quiet cycles (states carried);
     ``quoted``: how many symbols get a new quote each cycle (default: all)."""
     engine = Engine.from_config(config)
+    settle()
     clock = FakeClock(START)
     states: dict[str, Any] = {}
     seen: dict[str, str] | None = None
@@ -107,6 +117,7 @@ def bench_store(config: Config, store: Store, cycles: int) -> tuple[list[float],
     engine = Engine.from_config(config)
     clock = FakeClock(START)
     store.migrate()
+    settle()
     times: list[float] = []
     walls: list[float] = []
     history = History()
@@ -158,7 +169,6 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile the engine (cross)")
     parser.add_argument("--no-store", action="store_true")
     args = parser.parse_args()
-    gc.freeze()  # what the worker does after start-up: config objects are never collected
     print(load())
     if args.profile:
         config = make_config(args.rules, args.symbols, "cross")

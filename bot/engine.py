@@ -189,6 +189,7 @@ class Engine:
                 result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
                 continue
             last_alert = previous.get("last_alert")
+            sent: datetime | None = None  # the newest alert of this call (ISO only when stored)
             muted_until = (
                 max((live_mutes[k] for k in (rule.id, "*") if k in live_mutes), default=None)
                 if live_mutes
@@ -215,12 +216,16 @@ class Engine:
                         },
                     }
                     continue
-                if self._cooling_down(params, last_alert, draft.time):
+                if params.cooldown is not None and self._cooling_down(
+                    params.cooldown, sent, last_alert, draft.time
+                ):
                     log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
                     result.suppressed.append(alert)
                     continue
-                last_alert = draft.time.isoformat()
+                sent = draft.time
                 result.alerts.append(alert)
+            if sent is not None:
+                last_alert = sent.isoformat()
             state = {"rule": rule_state, "last_alert": last_alert}
             if muted:
                 state["muted"] = muted
@@ -254,10 +259,16 @@ class Engine:
         return day > params.expires
 
     @staticmethod
-    def _cooling_down(params: RuleParams, last_alert: str | None, moment: datetime) -> bool:
-        if params.cooldown is None or last_alert is None:
-            return False
-        return moment - datetime.fromisoformat(last_alert) < params.cooldown
+    def _cooling_down(
+        cooldown: timedelta, sent: datetime | None, last_alert: str | None, moment: datetime
+    ) -> bool:
+        """Whether ``moment`` is within ``cooldown`` of the rule's last alert: ``sent`` (this
+        call's), else ``last_alert`` (the stored one, ISO)."""
+        if sent is None:
+            if last_alert is None:
+                return False
+            sent = datetime.fromisoformat(last_alert)
+        return moment - sent < cooldown
 
     def _uses_context(self, params: RuleParams) -> bool:
         """Whether the rule's template names a market-context field (``{drought_rank}``…)."""

@@ -6,12 +6,26 @@ import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, dataclass_transform
 
 ObservationKind = Literal["price", "close", "rate", "tick"]
 
+_T = TypeVar("_T")
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass_transform(frozen_default=True, field_specifiers=(field,))
+def value_object(cls: type[_T]) -> type[_T]:
+    """A slotted dataclass, equal and hashed by content, frozen for the type checker.
+
+    Observations, drafts and alerts are built ~70,000 times in a 10,000-bar backtest, and a
+    frozen dataclass's ``__init__`` sets each field through ``object.__setattr__`` (0.80 µs
+    against 0.11 µs for 11 fields; 12 % of the backtest). So they are plain slotted dataclasses
+    at run time, and ``mypy bot`` rejects any assignment to them (tests/test_value_objects.py).
+    """
+    return dataclass(slots=True, unsafe_hash=True)(cls)
+
+
+@value_object
 class Observation:
     """One value of one symbol at one time, as a source delivered it.
 
@@ -57,7 +71,7 @@ class ObservationBatch(list[Observation]):
         self.cache: dict[Any, Any] = {}
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class AlertDraft:
     """What a rule says happened. The engine turns it into an :class:`Alert`.
 
@@ -79,7 +93,7 @@ class AlertDraft:
     to_admin: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@value_object
 class Alert:
     """A message to deliver, with a deterministic id (``rule_id:event_key``)."""
 

@@ -216,10 +216,20 @@ class DigestRule(Rule[DigestParams]):
             if late.waiting(day, observation.time):
                 continue  # sessions closed, their closes not in yet: not yesterday's numbers
             if seen_obs is not None:
-                seen_rate = _seen_rate_of(seen_obs, seen_obs.symbol != self.params.rate)
+                if (
+                    rate_last is not None
+                    and seen_obs.session is not None
+                    and seen_obs.session < rate_last
+                ):
+                    # Dated before the history's last row (a backtest's rows, one a day): the
+                    # history has it already and rules; not converted (_seen_rate_of's
+                    # "newer than" day is never after the observation's own day).
+                    seen_rate = None
+                else:
+                    seen_rate = _seen_rate_of(seen_obs, seen_obs.symbol != self.params.rate)
+                    if rate_last is not None and seen_rate[3] < rate_last:
+                        seen_rate = None  # the history has that row already: it rules
                 seen_obs = None
-                if rate_last is not None and seen_rate[3] < rate_last:
-                    seen_rate = None  # the history has that row already (a backtest): it rules
             due.append((observation, local, day, seen_rate))
             last_day = day
         if due:
