@@ -157,7 +157,8 @@ class Engine:
         for index in sorted(touched):  # configuration order, as before
             rule = self.rules[index]
             params = rule.params
-            if rule.id in skip:
+            rule_id = params.id
+            if rule_id in skip:
                 continue
             keys = tuple(touched[index])
             wanted = selections.get(keys)
@@ -178,20 +179,20 @@ class Engine:
                 wanted = [o for o in wanted if not self._expired(params, o)]
             if not wanted:
                 continue
-            previous = _healed(rule.id, states.get(rule.id) or {}, limit)
+            previous = _healed(rule_id, states.get(rule_id) or {}, limit)
             peer_ids = rule.peer_rules()
             if peer_ids:  # from ``states``: as of the start of the call, whatever ran first
                 rule.peers = _peer_states(states, peer_ids)
             try:
                 rule_state, drafts = rule.evaluate(wanted, history, previous.get("rule"), clock)
             except Exception as exc:  # a broken rule must not stop the others
-                log.exception("rule %s failed on %d observations", rule.id, len(wanted))
-                result.errors[rule.id] = f"{type(exc).__name__}: {exc}"
+                log.exception("rule %s failed on %d observations", rule_id, len(wanted))
+                result.errors[rule_id] = f"{type(exc).__name__}: {exc}"
                 continue
             last_alert = previous.get("last_alert")
             sent: datetime | None = None  # the newest alert of this call (ISO only when stored)
             muted_until = (
-                max((live_mutes[k] for k in (rule.id, "*") if k in live_mutes), default=None)
+                max((live_mutes[k] for k in (rule_id, "*") if k in live_mutes), default=None)
                 if live_mutes
                 else None
             )
@@ -201,7 +202,7 @@ class Engine:
                 if muted_until is not None:
                     log.info(
                         "rule %s: alert %s muted until %s (recorded, not sent): %s",
-                        rule.id,
+                        rule_id,
                         alert.id,
                         muted_until.isoformat(),
                         alert.text,
@@ -219,7 +220,7 @@ class Engine:
                 if params.cooldown is not None and self._cooling_down(
                     params.cooldown, sent, last_alert, draft.time
                 ):
-                    log.info("rule %s: alert %s held back by cooldown", rule.id, alert.id)
+                    log.info("rule %s: alert %s held back by cooldown", rule_id, alert.id)
                     result.suppressed.append(alert)
                     continue
                 sent = draft.time
@@ -230,7 +231,7 @@ class Engine:
             if muted:
                 state["muted"] = muted
             if state != previous:  # only what really changed is written back
-                result.states[rule.id] = state
+                result.states[rule_id] = state
         for key, group in groups.items():
             if newest.get(key, _EPOCH) < group[-1].time:
                 newest[key] = group[-1].time

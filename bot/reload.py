@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import Config, ConfigError, parse_config
 from bot.errors import redact
+from bot.lifecycle import freeze_long_lived
 from bot.monitor import digest
 
 if TYPE_CHECKING:
@@ -241,5 +242,6 @@ def check_for_reload(
     for warning in change.config.warnings:
         log.warning("config: %s", warning)
     changes = apply_config(worker, change.config)
+    freeze_long_lived()  # the new config and engine live until the next reload, as at start
     log.info("config %s reloaded: %s", watcher.path, changes.describe())
     return []

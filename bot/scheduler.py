@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 import weakref
@@ -28,7 +27,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot import health
-from bot.lifecycle import unless_stopped
+from bot.lifecycle import freeze_long_lived, unless_stopped
 from bot.logs import log_failure
 from bot.worker import Worker
 
@@ -166,11 +165,7 @@ async def run_forever(worker: Worker, stop: asyncio.Event | None = None) -> int:
     if not started:
         log.info("stopped during start-up")
         return 0
-    # Start-up's objects (config, rules, history, imported modules) live as long as the
-    # process: frozen, the cyclic GC stops re-scanning them on every collection, which is what
-    # made collections pause polls for tens of milliseconds.
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived()  # start-up's objects live as long as the process
     scheduler = build_scheduler(worker)
     scheduler.start()
     cockpit = build_cockpit(worker)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -311,3 +312,32 @@ def test_a_reloaded_poll_interval_reschedules_the_poll_job(
             await worker.stop()
 
     assert asyncio.run(main()) == [timedelta(minutes=2)] * 2
+
+
+def _collected_by_gc(obj: object) -> bool:
+    """Whether the cyclic GC still scans ``obj`` (frozen objects are in no generation)."""
+    return any(o is obj for o in gc.get_objects())
+
+
+def test_a_reloaded_config_is_frozen_like_the_one_started_with(
+    tmp_path: Path, yahoo_fake: YahooFake
+) -> None:
+    """Start-up freezes the config, rules and engine it built, so collections do not re-scan
+    them on every cycle (bot.lifecycle.freeze_long_lived); the ones a reload builds are frozen
+    too, or a SIGHUP would bring the collection pauses back."""
+    path = tmp_path / "config.yaml"
+    fmt = {"state": tmp_path / "s.sqlite", "yahoo": yahoo_fake.base_url}
+    write(path, CONFIG.format(rules=KEPT, **fmt), tick=0)
+    serve(yahoo_fake, [2490.0])
+
+    async def scenario(worker: Worker) -> tuple[bool, bool]:
+        await worker.poll_once()
+        write(path, CONFIG.format(rules=KEPT + ADDED, **fmt), tick=60)
+        await worker.reload_config()
+        return _collected_by_gc(worker.engine), _collected_by_gc(worker.config)
+
+    try:
+        engine_scanned, config_scanned = run(path, FakeClock(T0), scenario)
+    finally:
+        gc.unfreeze()  # the test process goes on collecting as before
+    assert not engine_scanned and not config_scanned

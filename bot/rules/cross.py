@@ -19,7 +19,7 @@ from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, History, Observation, ObservationBatch
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
-from bot.rules.batch import rows_to_visit
+from bot.rules.batch import BATCH_MIN, rows_to_visit
 from bot.rules.text import event_time_key, fmt_number, fmt_time
 
 
@@ -69,9 +69,9 @@ class CrossRule(Rule[CrossParams]):
         clock: Clock,
     ) -> tuple[RuleState, list[AlertDraft]]:
         params = self.params
-        levels_state: dict[str, dict[str, bool]] = {
-            key: dict(value) for key, value in ((state or {}).get("levels") or {}).items()
-        }
+        # A shallow copy: each configured level's flags are replaced below, never changed in
+        # place, so the previous state's dicts can be shared (one copy fewer per level a poll).
+        levels_state: dict[str, dict[str, bool]] = dict((state or {}).get("levels") or {})
         drafts: list[AlertDraft] = []
         want_up = params.direction in ("up", "both")
         want_down = params.direction in ("down", "both")
@@ -90,10 +90,14 @@ class CrossRule(Rule[CrossParams]):
             low, high = level - distance, level + distance
             # A long batch (a backtest) visits only the rows _transitions finds; a short one
             # (the live loop) visits every row.
-            rows = rows_to_visit(
-                size,
-                partial(_transitions, observations, values, start, level, low, high, up, down),
-                start,
+            rows = (
+                rows_to_visit(
+                    size,
+                    partial(_transitions, observations, values, start, level, low, high, up, down),
+                    start,
+                )
+                if size >= BATCH_MIN
+                else range(start, size)  # the live loop: a quote or two, no fast path to build
             )
             # The hot loop of every backtest: plain floats and locals only.
             for index in rows:
