@@ -11,15 +11,14 @@ import logging
 import operator
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from types import MappingProxyType
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.clock import Clock
 from bot.config import Config, RuleParams
+from bot.engine_states import EPOCH, healed, is_newer, peer_states, seen_times
 from bot.model import Alert, AlertDraft, History, Observation, ObservationBatch
 from bot.rules import RULES, Rule, RuleContext
-from bot.rules.base import PeerStates
 from bot.rules.text import fmt_value, fmt_when
 from bot.templates import MAX_ALERT_CHARS, TemplateError, bound, render
 
@@ -28,7 +27,6 @@ __all__ = ["MAX_ALERT_CHARS", "Engine", "EvaluationResult", "build_rules"]
 log = logging.getLogger(__name__)
 
 _by_time = operator.attrgetter("time")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -81,6 +79,8 @@ class Engine:
         # Per rule, once: asking a pydantic model for a field it lacks goes through its slow
         # __getattr__, which per alert was a tenth of a long backtest.
         self._attach_chart = {r.id: bool(getattr(r.params, "chart", False)) for r in self.rules}
+        # Per rule, once: its chats as the tuple every alert carries (not a new one per alert).
+        self._chats = {r.id: tuple(r.params.chats or ()) for r in self.rules}
         # (symbol, kind) → indexes of the enabled rules wanting it, filled on first sight
         # (Rule.wants decides on symbol and kind only, and rules never change once built)
         self._index: dict[tuple[str, str], tuple[int, ...]] = {}
@@ -146,7 +146,7 @@ class Engine:
             if group is None:
                 group = groups[key] = ObservationBatch()
             group.append(observation)
-        newest = _seen_times(seen, states, limit)
+        newest = seen_times(seen, states, limit)
         # Only the rules that want one of this batch's (symbol, kind) groups are visited: the
         # index maps each group to them, so a cycle costs what it touches, not rules × symbols.
         touched: dict[int, list[tuple[str, str]]] = {}
@@ -172,17 +172,17 @@ class Engine:
                 # evaluated is a repeat (the same quote polled twice, a replica a moment
                 # behind): skip it, so the outcome does not depend on how often or by whom
                 # markets are polled. Checked first: in a replay the whole batch is newer.
-                if newest and wanted and wanted[0].time <= max(newest.get(k, _EPOCH) for k in keys):
-                    wanted = ObservationBatch(o for o in wanted if _newer(o, newest))
+                if newest and wanted and wanted[0].time <= max(newest.get(k, EPOCH) for k in keys):
+                    wanted = ObservationBatch(o for o in wanted if is_newer(o, newest))
                 selections[keys] = wanted
             if params.expires is not None:
                 wanted = [o for o in wanted if not self._expired(params, o)]
             if not wanted:
                 continue
-            previous = _healed(rule_id, states.get(rule_id) or {}, limit)
+            previous = healed(rule_id, states.get(rule_id) or {}, limit)
             peer_ids = rule.peer_rules()
             if peer_ids:  # from ``states``: as of the start of the call, whatever ran first
-                rule.peers = _peer_states(states, peer_ids)
+                rule.peers = peer_states(states, peer_ids)
             try:
                 rule_state, drafts = rule.evaluate(wanted, history, previous.get("rule"), clock)
             except Exception as exc:  # a broken rule must not stop the others
@@ -233,7 +233,7 @@ class Engine:
             if state != previous:  # only what really changed is written back
                 result.states[rule_id] = state
         for key, group in groups.items():
-            if newest.get(key, _EPOCH) < group[-1].time:
+            if newest.get(key, EPOCH) < group[-1].time:
                 newest[key] = group[-1].time
         result.seen = {f"{k[0]}/{k[1]}": moment.isoformat() for k, moment in newest.items()}
         result.alerts.sort(key=_by_time)
@@ -338,7 +338,8 @@ class Engine:
                         params.id,
                         exc,
                     )
-        text = bound(text)  # a rendered alert never exceeds MAX_ALERT_CHARS
+        if len(text) > MAX_ALERT_CHARS:
+            text = bound(text)  # a rendered alert never exceeds MAX_ALERT_CHARS
         quiet = params.quiet_hours is not None and params.quiet_hours.contains(
             draft.time.astimezone(self.context.tz).time()
         )
@@ -353,79 +354,7 @@ class Engine:
             silent=params.silent or quiet,
             chats=(self.context.admin_chat,)
             if draft.to_admin and self.context.admin_chat
-            else tuple(params.chats or ()),
+            else self._chats.get(params.id) or tuple(params.chats or ()),
             day=draft.day,
             chart=self._attach_chart.get(params.id, False),
         )
-
-
-def _healed(rule_id: str, previous: Mapping[str, Any], limit: datetime) -> Mapping[str, Any]:
-    """``previous``, or a fresh start if it remembers a time beyond ``limit``.
-
-    A state written before future-dated observations were rejected may hold one (a quote
-    stamped 2100): as "newest seen" it would hide every real observation, as the last alert it
-    would hold every later one back by cooldown. Such a state is not trustworthy at all, so the
-    rule starts over and seeds itself from history, as on a first run.
-    """
-    legacy = previous.get("seen")
-    last_alert = previous.get("last_alert")
-    if not legacy and last_alert is None:
-        return previous  # nothing to parse: the common case of a quiet rule
-    times = [*(legacy or {}).values(), last_alert]
-    try:
-        poisoned = any(t is not None and datetime.fromisoformat(t) > limit for t in times)
-    except (TypeError, ValueError):
-        poisoned = True
-    if poisoned:
-        log.warning(
-            "rule %s: its stored state holds a time in the future; starting it afresh", rule_id
-        )
-        return {}
-    return previous
-
-
-def _peer_states(states: Mapping[str, Mapping[str, Any]], ids: Sequence[str]) -> PeerStates:
-    """Each named rule's own state (``"rule"`` of its engine state), read-only; a rule without
-    a state yet is left out."""
-    found: dict[str, Mapping[str, Any]] = {}
-    for rule_id in ids:
-        own = (states.get(rule_id) or {}).get("rule")
-        if isinstance(own, Mapping):
-            found[rule_id] = MappingProxyType(dict(own))
-    return MappingProxyType(found)
-
-
-def _seen_times(
-    given: Mapping[str, str] | None, states: Mapping[str, Mapping[str, Any]], limit: datetime
-) -> dict[tuple[str, str], datetime]:
-    """The newest-seen map as datetimes; a time beyond ``limit`` is dropped (see _healed).
-
-    Without ``given`` (states written before the map was kept apart), the newest of the
-    per-rule maps those states hold, so an upgrade re-evaluates no quote already evaluated.
-    """
-    merged: dict[str, str] = {}
-    if given is None:
-        for state in states.values():
-            for key, value in (state.get("seen") or {}).items():
-                if isinstance(value, str) and value > merged.get(key, ""):
-                    merged[key] = value
-    else:
-        merged = dict(given)
-    out: dict[tuple[str, str], datetime] = {}
-    for key, value in merged.items():
-        symbol, _, kind = key.rpartition("/")
-        try:
-            moment = datetime.fromisoformat(value)
-        except (TypeError, ValueError):
-            continue
-        if moment > limit:
-            log.warning("newest seen %s of %s is in the future; forgotten", value, key)
-            continue
-        out[(symbol, kind)] = moment
-    return out
-
-
-def _newer(observation: Observation, seen: Mapping[tuple[str, str], datetime]) -> bool:
-    """Whether ``observation`` is newer than the newest of its symbol and kind evaluated."""
-    last = seen.get((observation.symbol, observation.kind))
-    return last is None or observation.time > last

@@ -7,7 +7,7 @@ windows for change rules. So the bot knows e.g. the ^RUT closing record (2,442.7
 
 Per symbol: read the store's cache, fetch from the source only what is missing (from a few
 days before the last cached row, so revised closes are picked up; everything when there is no
-cache), merge with pandas (one row per date, the newer row wins), drop rows whose session is
+cache), merge (one row per date, the newer row wins), drop rows whose session is
 not final yet, save back. A failing source is logged and the cached rows are kept.
 
 Length (~400 lines): the loader and the keeper that retries it share one policy (what to fetch,
@@ -79,8 +79,8 @@ def merge_series(old: DailySeries | None, new: DailySeries) -> DailySeries:
     Columns present in only one side are kept (missing cells are NaN); rows without a finite
     close are dropped because no rule can use them.
     """
-    # Plain Python, not pandas: the live worker then imports pandas only for sources that
-    # parse CSV (about 40 MB of resident memory saved), and a merge is a few thousand rows.
+    # Plain Python, not pandas: the live worker never imports pandas (about 40 MB of resident
+    # memory saved; its CSV parsers use the csv module), and a merge is a few thousand rows.
     nan = float("nan")
     names = list(dict.fromkeys([*(old.columns if old else {}), *new.columns]))
     rows: dict[date, tuple[float, dict[str, float]]] = {}

@@ -52,7 +52,12 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
         {"symbol": "RUT", "versus": "SPX", "window": "5d", "threshold": 2, "direction": "up"},
     ],
     "digest": [{"symbols": ["RUT", "SPX"], "at": "16:15", "rate": "FED"}],
-    "near": [{"symbol": "RUT", "level": 110, "within": "1%"}],
+    "near": [
+        {"symbol": "RUT", "level": 110, "within": "1%"},
+        {"symbol": "RUT", "level": 100, "within": 2, "rearm": "3%"},
+        {"symbol": "RUT", "of": "record", "within": "1%"},
+        {"symbol": "RUT", "of": "record", "within": "3%", "rearm": 1, "on": "close"},
+    ],
     "rate_change": [{"symbol": "FED"}],
 }
 
@@ -97,7 +102,7 @@ def test_every_rule_type_with_a_fast_path_has_examples() -> None:
             inspect.getsource(sys.modules[RULES.get(name).__module__]),
         )
     }
-    assert {"cross", "change", "record_close", "relative", "digest"} <= with_fast_path
+    assert {"cross", "near", "change", "record_close", "relative", "digest"} <= with_fast_path
     assert with_fast_path <= set(EXAMPLES)
     assert set(EXAMPLES) <= set(RULES.names())
 

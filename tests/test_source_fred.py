@@ -237,3 +237,24 @@ def test_the_rate_band_is_the_configured_one(fred_fake: FredFake) -> None:
     source = build_sources(config, FakeClock(NOW), sleep=lambda _: None)["fred"]
     assert isinstance(source, FredSource) and source.sanity.max_rate == 50.0
     assert source.fetch_latest("FED", RANGE).fields == {"lower": 4.25, "upper": 30.0}
+
+
+def test_daily_joins_unsorted_series_on_the_dates_both_published(fred_fake: FredFake) -> None:
+    lower = [("2024-12-19", 4.25), ("2024-11-07", 4.5), ("2024-12-18", 4.5), ("2024-12-20", 4.0)]
+    upper = [("2024-12-18", 4.75), ("2024-11-06", 5.0), ("2024-12-19", 4.5), ("2024-11-07", 4.75)]
+    serve(fred_fake, lower, upper)
+    series = make_source(fred_fake.base_url).fetch_daily("FED", RANGE, None, date(2024, 12, 18))
+    assert series.dates == [date(2024, 11, 7), date(2024, 12, 18)]
+    assert series.values == [4.75, 4.75]
+    assert series.columns == {"lower": [4.5, 4.5], "upper": [4.75, 4.75]}
+    single = make_source(fred_fake.base_url).fetch_daily("EFFR", EFFR_AS_UPPER, None, None)
+    assert single.dates == [
+        date(2024, 11, 6),
+        date(2024, 11, 7),
+        date(2024, 12, 18),
+        date(2024, 12, 19),
+    ]
+    assert single.columns == {}
+
+
+EFFR_AS_UPPER = SymbolConfig(source=["fred"], series="DFEDTARU")

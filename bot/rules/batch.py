@@ -7,11 +7,12 @@ observations per call). A backtest hands each rule one batch of ~10,000 observat
 the whole batch what the loop needs, with the same IEEE float64 arithmetic as the loop's
 scalar code. It is reached through one door, :func:`fast_path`, in one of two forms:
 
-- **rows to visit** (``cross``, ``change``, ``record_close``, ``relative``): the rows on which
-  the loop can change its state or fire; :func:`rows_to_visit` gives them, or every row. The
-  loop then runs unchanged over those rows only — on every other row it would have done
-  nothing. Helpers: :func:`episode_rows` (threshold state machines), :func:`batch_arrays`,
-  :func:`batch_base_indices`, :func:`batch_rows_of`.
+- **rows to visit** (``cross``, ``near``, ``change``, ``record_close``, ``relative``): the rows
+  on which the loop can change its state or fire; :func:`rows_to_visit` gives them, or every
+  row. The loop then runs unchanged over those rows only — on every other row it would have
+  done nothing. Helpers: :func:`episode_rows` (threshold state machines), :func:`switch_rows`
+  (fire-and-re-arm machines), :func:`batch_arrays`, :func:`batch_base_indices`,
+  :func:`batch_rows_of`.
 - **precomputed numbers** (``digest``): per-row figures for the whole batch at once, which
   the loop formats; rows the fast path does not cover are left to the loop's own code.
 
@@ -25,6 +26,7 @@ params there.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -194,3 +196,27 @@ def episode_rows(valid: Any, beyond: Any) -> Any:
     if not len(rows) or rows[0] != 0:
         rows = np.concatenate(([0], rows))
     return rows
+
+
+def switch_rows(fires: Any, rearms: Any, armed: bool, start: int) -> list[int]:
+    """The rows from ``start`` on which a fire-and-re-arm machine changes, ascending.
+
+    Armed, it fires on the first row of ``fires`` (boolean array) and disarms; disarmed, it
+    re-arms on the first row of ``rearms``; a row that fires never re-arms, nor one that
+    re-arms fire. On every other row it does nothing, so the loop visits only these.
+    """
+    import numpy as np
+
+    fire_rows: list[int] = np.flatnonzero(fires).tolist()
+    arm_rows: list[int] = np.flatnonzero(rearms).tolist()
+    found: list[int] = []
+    row = start
+    while True:
+        rows = fire_rows if armed else arm_rows
+        k = bisect.bisect_left(rows, row)
+        if k == len(rows):
+            return found
+        row = rows[k]
+        found.append(row)
+        armed = not armed
+        row += 1

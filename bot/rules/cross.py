@@ -8,7 +8,6 @@ produce a stream of alerts. Downward is the mirror image.
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any, ClassVar, Literal
@@ -19,7 +18,7 @@ from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
 from bot.model import AlertDraft, History, Observation, ObservationBatch
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
-from bot.rules.batch import BATCH_MIN, rows_to_visit
+from bot.rules.batch import BATCH_MIN, rows_to_visit, switch_rows
 from bot.rules.text import event_time_key, fmt_number, fmt_time
 
 
@@ -171,29 +170,12 @@ def _transitions(
     :meth:`CrossRule.evaluate` changes a flag (fires, or re-arms), ascending. On every other
     row the loop does nothing, so visiting only these gives its alerts and final flags.
 
-    Each direction is its own two-state machine: armed, it fires on the first row at/beyond
-    the level and disarms; disarmed, it re-arms on the first row past the re-arm bound (a row
-    that fires never re-arms, nor one that re-arms fire). numpy finds those rows with the same
-    float comparisons as the loop; the machine jumps from one to the next.
+    Each direction is its own two-state machine (:func:`~bot.rules.batch.switch_rows`):
+    armed, it fires on the first row at/beyond the level and disarms; disarmed, it re-arms on
+    the first row past the re-arm bound. numpy finds those rows with the same float
+    comparisons as the loop.
     """
-    import numpy as np
-
     array = _value_array(observations, values)
-    found: set[int] = set()
-    for armed, hits, rearms in (
-        (up, array >= level, array < low),
-        (down, array <= level, array > high),
-    ):
-        fire_rows: list[int] = np.flatnonzero(hits).tolist()
-        arm_rows: list[int] = np.flatnonzero(rearms).tolist()
-        row = start
-        while True:
-            rows = fire_rows if armed else arm_rows
-            k = bisect.bisect_left(rows, row)
-            if k == len(rows):
-                break
-            row = rows[k]
-            found.add(row)
-            armed = not armed
-            row += 1
+    found = set(switch_rows(array >= level, array < low, up, start))
+    found.update(switch_rows(array <= level, array > high, down, start))
     return sorted(found)

@@ -296,15 +296,17 @@ class DigestRule(Rule[DigestParams]):
             if rate is not None and rate_name is not None:
                 lines.append(rate.line(rate_name, day, seen))
             lines.extend(odds)
-            summary = "\n".join(lines)
+            # One join: the rate line's en dash makes the text a 2-byte string, and every
+            # ASCII piece joined into it is widened; the summary is then a plain slice.
+            text = "\n".join([header, *lines])
             drafts.append(
                 AlertDraft(
                     key=day_text,
                     symbol=params.symbols[0],
                     time=observation.time,
                     value=first,
-                    text=f"{header}\n{summary}" if lines else header,
-                    fields={"date": day_text, "summary": summary},
+                    text=text,
+                    fields={"date": day_text, "summary": text[len(header) + 1 :]},
                 )
             )
         self._due_days = None  # not kept past the call

@@ -26,8 +26,9 @@ from pydantic import model_validator
 
 from bot.clock import Clock
 from bot.config import RuleParams, ThresholdValue
-from bot.model import AlertDraft, History, Observation
+from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
+from bot.rules.batch import batch_arrays, fast_path, rows_to_visit, switch_rows
 from bot.rules.text import event_time_key, fmt_number, fmt_time, fmt_value
 from bot.rules.windows import parse_day
 
@@ -82,7 +83,16 @@ class NearRule(Rule[NearParams]):
             level = float(params.level or 0.0)
             band = within.of(level)
             away = rearm.of(level) if rearm is not None else 2.0 * band
-            for observation in observations:
+            # A long batch (a backtest) visits only the rows where the rule arms, fires or
+            # re-arms (_level_rows); a short one (the live loop) visits every row.
+            rows = rows_to_visit(
+                len(observations),
+                lambda: _level_rows(
+                    batch_arrays(observations, self.context.tz)[0], level, band, away, armed
+                ),
+            )
+            for row in rows:
+                observation = observations[row]
                 armed, fired = _approach(armed, abs(observation.value - level), band, away)
                 if fired:
                     drafts.append(self._draft(observation, level, None))
@@ -99,7 +109,16 @@ class NearRule(Rule[NearParams]):
         size, following = len(dates), -1
         banded: float | None = None  # the record ``band``/``away`` were computed for
         band = away = 0.0
-        for observation in observations:
+        visit: Sequence[int] = range(len(observations))
+        final_prev: int | None = None  # fast path: the last row the batch folds in
+        found = fast_path(
+            len(observations),
+            lambda: self._record_rows(observations, series, record, folded, armed),
+        )
+        if found is not None:
+            visit, final_prev = found
+        for row in visit:
+            observation = observations[row]
             session = observation.session or observation.time.astimezone(tz).date()
             # The first row dated on or after the session, walking forward (sessions only grow
             # within a batch; bisect when they did not): cheaper than a bisection per row.
@@ -128,6 +147,16 @@ class NearRule(Rule[NearParams]):
             armed, fired = _approach(armed, abs(observation.value - record), band, away)
             if fired:
                 drafts.append(self._draft(observation, record, record_day))
+        if final_prev is not None:  # the rows the fast path skipped fold in, as in the loop
+            if folded < 0 <= final_prev and record is None:
+                window = values[: final_prev + 1]
+                record = max(window)
+                record_day = dates[window.index(record)]
+                folded = final_prev
+            while folded < final_prev:
+                folded += 1
+                if record is None or values[folded] > record:
+                    record, record_day = values[folded], dates[folded]
         new_state = {
             "armed": armed,
             "record": record,
@@ -135,6 +164,57 @@ class NearRule(Rule[NearParams]):
             "through": dates[folded].isoformat() if folded >= 0 else None,
         }
         return new_state, drafts
+
+    def _record_rows(
+        self,
+        observations: Sequence[Observation],
+        series: DailySeries,
+        record: float | None,
+        folded: int,
+        armed: bool | None,
+    ) -> tuple[list[int], int] | None:
+        """Fast path for long batches (``of: record``): the rows on which the loop arms, fires
+        or re-arms, and the last history row the batch folds in; ``None`` when the batch does
+        not suit it (sessions out of order, NaNs) and every row must be visited.
+
+        The loop's record before a row is the highest of the record it started with and the
+        history rows it folds in (``folded + 1`` .. the row before the session): a running
+        maximum. Rows without a record, or above it, leave the rule as it was; on the others
+        the band follows the record (the same float arithmetic as ``ThresholdValue.of``).
+        """
+        import numpy as np
+
+        values, ordinals = batch_arrays(observations, self.context.tz)
+        if len(ordinals) > 1 and not bool(np.all(ordinals[1:] >= ordinals[:-1])):
+            return None
+        rows_ordinals, rows_values = series.arrays()
+        if np.isnan(values).any() or np.isnan(rows_values).any():
+            return None
+        prev = np.searchsorted(rows_ordinals, ordinals, side="left") - 1
+        best = np.full(len(values), np.nan if record is None else record)
+        start = folded + 1
+        if len(rows_values) > start:
+            running = np.maximum.accumulate(rows_values[start:])
+            has_rows = prev >= start
+            folded_best = running[np.where(has_rows, prev - start, 0)]
+            best = np.where(has_rows, np.fmax(best, folded_best), best)  # fmax: NaN = none yet
+        with np.errstate(invalid="ignore"):
+            judged = ~np.isnan(best) & (values <= best)
+        distance = np.abs(values - best)
+        band = _threshold_of(self.params.within, best)
+        rearm = self.params.rearm
+        away = _threshold_of(rearm, best) if rearm is not None else 2.0 * band
+        fires, rearms = judged & (distance <= band), judged & (distance > away)
+        final_prev = max(int(prev[-1]), folded) if len(prev) else folded
+        if armed is not None:
+            return switch_rows(fires, rearms, armed, 0), final_prev
+        first = np.flatnonzero(judged)
+        if not len(first):
+            return [], final_prev
+        row = int(first[0])  # the first judged row only arms the rule
+        return [row, *switch_rows(fires, rearms, bool(distance[row] > band[row]), row + 1)], (
+            final_prev
+        )
 
     def _draft(
         self, observation: Observation, target: float, record_day: date | None
@@ -175,6 +255,30 @@ class NearRule(Rule[NearParams]):
                 "side": side,
             },
         )
+
+
+def _threshold_of(threshold: ThresholdValue, bases: Any) -> Any:
+    """:meth:`ThresholdValue.of` of each base (numpy array), with the same float operations."""
+    import numpy as np
+
+    if threshold.percent:
+        return np.abs(bases) * threshold.amount / 100.0
+    return np.full(len(bases), float(threshold.amount))
+
+
+def _level_rows(
+    values: Any, level: float, band: float, away: float, armed: bool | None
+) -> list[int]:
+    """Fast path for long batches (``level``): the rows on which the loop arms (the first one,
+    without a state), fires or re-arms, ascending (see :func:`_approach`); ``values``: the
+    batch's (:func:`~bot.rules.batch.batch_arrays`, shared by the rules on the batch)."""
+    import numpy as np
+
+    distance = np.abs(values - level)
+    fires, rearms = distance <= band, distance > away
+    if armed is not None:
+        return switch_rows(fires, rearms, armed, 0)
+    return [0, *switch_rows(fires, rearms, bool(distance[0] > band), 1)]
 
 
 def _approach(armed: bool | None, distance: float, band: float, away: float) -> tuple[bool, bool]:

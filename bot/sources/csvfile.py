@@ -14,7 +14,6 @@ working directory.
 
 from __future__ import annotations
 
-import io
 import threading
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -25,6 +24,14 @@ from bot.config import SourceParams, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sources.base import SOURCES, Source
+from bot.sources.csvrows import (
+    CsvSyntaxError,
+    longest_row,
+    parse_days,
+    parse_numbers,
+    read_records,
+    stripped_column,
+)
 
 CsvFormat = Literal["yahoo", "stooq", "fred"]
 
@@ -57,40 +64,43 @@ def parse_ohlc_csv(
 
     ``N/D``, ``null`` and empty closes are skipped (no trade that day); other unreadable cells
     raise :class:`SourceError` with the row number; so does a file without one usable row.
-    Duplicated dates keep the last row.
+    Duplicated dates keep the last row. Cell rules: :mod:`bot.sources.csvrows`.
     """
-    import pandas as pd  # lazily: `check` and `--help` never need it
+
+    def fail(message: str) -> SourceError:
+        return SourceError(message, symbol=symbol, url=url)
 
     try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise SourceError(f"unreadable {source} CSV: {exc}", symbol=symbol, url=url) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if "Date" not in frame.columns or "Close" not in frame.columns:
-        raise SourceError(f"{source} CSV lacks Date/Close columns", symbol=symbol, url=url)
-    raw_dates = frame["Date"].str.strip()
-    raw_close = frame["Close"].str.strip()
-    present = ~raw_close.isin(NOT_AVAILABLE)
-    closes = pd.to_numeric(raw_close.where(present), errors="coerce")
-    dates = pd.to_datetime(raw_dates, format="%Y-%m-%d", errors="coerce")
-    bad = present & (closes.isna() | dates.isna())
-    if bad.any():
-        row = int(bad.to_numpy().nonzero()[0][0])
-        raise SourceError(
-            f"{source} CSV row {row + 2}: cannot read "
-            f"{raw_dates.iloc[row]!r},{raw_close.iloc[row]!r} as a date and a close",
-            symbol=symbol,
-            url=url,
+        records = read_records(text.removeprefix("\ufeff"))
+    except CsvSyntaxError as exc:
+        raise fail(f"unreadable {source} CSV: {exc}") from None
+    if not records:
+        raise fail(f"unreadable {source} CSV: No columns to parse from file")
+    names = [name.strip() for name in records[0]]
+    rows = records[1:]
+    wide = longest_row(rows, len(names))
+    if wide is not None:
+        raise fail(
+            f"unreadable {source} CSV: row {wide[0]} has {wide[1]} fields, the header {len(names)}"
         )
-    if not present.any():
-        raise SourceError(
-            f"{source} CSV has no usable rows (every close is N/D, null or empty)",
-            symbol=symbol,
-            url=url,
+    if "Date" not in names or "Close" not in names:
+        raise fail(f"{source} CSV lacks Date/Close columns")
+    at_date, at_close = names.index("Date"), names.index("Close")  # the first of each
+    raw_dates, raw_closes = stripped_column(rows, at_date), stripped_column(rows, at_close)
+    present = [i for i, cell in enumerate(raw_closes) if cell not in NOT_AVAILABLE]
+    days = parse_days([raw_dates[i] for i in present])
+    values = parse_numbers([raw_closes[i] for i in present])
+    if None in days or None in values:
+        i = next(i for i, d, v in zip(present, days, values, strict=True) if d is None or v is None)
+        raise fail(
+            f"{source} CSV row {i + 2}: cannot read "
+            f"{raw_dates[i]!r},{raw_closes[i]!r} as a date and a close"
         )
-    series = pd.Series(closes[present].to_numpy(dtype=float), index=dates[present].dt.date)
-    series = series[~series.index.duplicated(keep="last")].sort_index()
-    return DailySeries(list(series.index), series.tolist())
+    closes: dict[date, float] = dict(zip(days, values, strict=True))  # type: ignore[arg-type]
+    if not closes:
+        raise fail(f"{source} CSV has no usable rows (every close is N/D, null or empty)")
+    ordered = sorted(closes)  # of duplicated dates the dict kept the last row's close
+    return DailySeries(ordered, [closes[day] for day in ordered])
 
 
 def parse_daily_csv_text(

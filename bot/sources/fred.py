@@ -17,20 +17,24 @@ become "the latest" nor win a duplicated date (the last *valid* row wins): a rat
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, ClassVar
-
-if TYPE_CHECKING:
-    import pandas as pd
+from typing import ClassVar, cast
 
 from bot.config import Duration, SanityConfig, SourceParams, SymbolConfig
 from bot.errors import SourceError
 from bot.model import DailySeries, Observation
 from bot.sanity import latest_day
 from bot.sources.base import SOURCES
+from bot.sources.csvrows import (
+    CsvSyntaxError,
+    longest_row,
+    parse_days,
+    parse_numbers,
+    read_records,
+    stripped_column,
+)
 from bot.sources.http import HttpSource, HttpSourceParams, build_url, looks_like_html
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ def _fail(message: str, symbol: str | None, url: str | None) -> SourceError:
     return SourceError(message, symbol=symbol, url=url)
 
 
-def parse_fred_frame(
+def parse_fred_rows(
     text: str,
     series_id: str,
     *,
@@ -61,19 +65,18 @@ def parse_fred_frame(
     url: str | None = None,
     sanity: SanityConfig | None = None,
     now: datetime | None = None,
-) -> pd.Series:
-    """Parse fredgraph CSV text into a float Series indexed by ``date`` (missing rows dropped).
+) -> tuple[list[date], list[float]]:
+    """Parse fredgraph CSV text into ``(dates, values)`` in date order (missing rows dropped).
 
     Rows outside the plausible band of ``sanity`` (default: the defaults) and, given ``now``,
     rows dated after today are dropped with a WARNING each; of duplicated dates the last valid
-    row is kept."""
-    import pandas as pd  # lazily: `check` and `--help` never need it
-
+    row is kept. Cell rules: :mod:`bot.sources.csvrows`."""
     if not text.strip():
         raise _fail("empty FRED response", symbol, url)
     if looks_like_html(text):
         raise _fail("FRED sent an HTML page instead of CSV", symbol, url)
-    header = text.lstrip("\ufeff").split("\n", 1)[0].strip()
+    text = text.lstrip("\ufeff")
+    header = text.split("\n", 1)[0].strip()
     names = [part.strip() for part in header.split(",")]
     expected = f"'observation_date,{series_id}' or 'DATE,{series_id}'"
     if (
@@ -83,62 +86,56 @@ def parse_fred_frame(
     ):
         raise _fail(f"unexpected FRED CSV header {header[:80]!r}; expected {expected}", symbol, url)
     try:
-        frame = pd.read_csv(
-            io.StringIO(text.lstrip("\ufeff")),
-            dtype=str,
-            keep_default_na=False,  # "." and "" are FRED's missing markers, handled below
-            skipinitialspace=True,
-        )
-    except (pd.errors.ParserError, ValueError) as exc:
+        rows = read_records(text, skip_initial_space=True)[1:]  # the header checked above
+    except CsvSyntaxError as exc:
         raise _fail(f"unreadable FRED CSV: {exc}", symbol, url) from None
-    if frame.shape[1] != 2:
-        raise _fail(f"FRED CSV should have 2 columns, has {frame.shape[1]}", symbol, url)
-    raw_dates = frame.iloc[:, 0].str.strip()
-    raw_values = frame.iloc[:, 1].str.strip()
-    present = ~raw_values.isin(MISSING)
-    dates = pd.to_datetime(raw_dates, format="%Y-%m-%d", errors="coerce")
-    values = pd.to_numeric(raw_values.where(present), errors="coerce")
-    bad_date = dates.isna()
-    if bad_date.any():
-        row = int(bad_date.to_numpy().nonzero()[0][0])
-        raise _fail(f"FRED CSV row {row + 2}: bad date {raw_dates.iloc[row]!r}", symbol, url)
-    bad_value = present & values.isna()
-    if bad_value.any():
-        row = int(bad_value.to_numpy().nonzero()[0][0])
+    wide = longest_row(rows, 2)
+    if wide is not None:
+        raise _fail(f"unreadable FRED CSV: row {wide[0]} has {wide[1]} fields, not 2", symbol, url)
+    raw_dates, raw_values = stripped_column(rows, 0), stripped_column(rows, 1)
+    days = parse_days(raw_dates)
+    if None in days:  # checked on rows with a missing value too, before any value
+        i = days.index(None)
+        raise _fail(f"FRED CSV row {i + 2}: bad date {raw_dates[i]!r}", symbol, url)
+    kept = [i for i, cell in enumerate(raw_values) if cell not in MISSING]
+    values = parse_numbers([raw_values[i] for i in kept])
+    if None in values:
+        i = kept[values.index(None)]
         raise _fail(
-            f"FRED CSV row {row + 2}: bad value {raw_values.iloc[row]!r} for {series_id}",
-            symbol,
-            url,
+            f"FRED CSV row {i + 2}: bad value {raw_values[i]!r} for {series_id}", symbol, url
         )
-    series = pd.Series(values.to_numpy(dtype=float), index=dates.dt.date, name=series_id)
-    series = series[present.to_numpy()]
-    series = _plausible_rows(series, series_id, symbol, sanity or SanityConfig(), now)
-    # Keep the last (valid) of duplicated dates and date order, as DailySeries requires.
-    series = series[~series.index.duplicated(keep="last")].sort_index()
-    return series
+    known_days = cast("list[date]", days)  # None ruled out above
+    known_values = cast("list[float]", values)
+    present = [(known_days[i], value) for i, value in zip(kept, known_values, strict=True)]
+    valid = _plausible_rows(present, series_id, symbol, sanity or SanityConfig(), now)
+    by_day = dict(valid)  # the last (valid) of duplicated dates, in date order below
+    ordered = sorted(by_day)
+    return ordered, [by_day[day] for day in ordered]
 
 
 def _plausible_rows(
-    series: pd.Series,
+    rows: list[tuple[date, float]],
     series_id: str,
     symbol: str | None,
     sanity: SanityConfig,
     now: datetime | None,
-) -> pd.Series:
-    """``series`` without rows outside the rate band or dated in the future, each logged."""
-    import pandas as pd  # lazily: `check` and `--help` never need it
-
-    bad = (series < sanity.min_rate) | (series > sanity.max_rate)
-    future = pd.Series(False, index=series.index)
-    if now is not None:
-        last = latest_day(now, sanity)
-        future = pd.Series([day > last for day in series.index], index=series.index)
-    rejected = bad.to_numpy() | future.to_numpy()
-    if not rejected.any():
-        return series
-    for day, value, is_future in zip(
-        series.index[rejected], series[rejected], future.to_numpy()[rejected], strict=True
-    ):
+) -> list[tuple[date, float]]:
+    """``rows`` without those outside the rate band or dated in the future, each logged."""
+    last = latest_day(now, sanity) if now is not None else None
+    if rows:  # the common all-plausible case, checked at C speed
+        days, values = zip(*rows, strict=True)
+        if (
+            sanity.min_rate <= min(values)
+            and max(values) <= sanity.max_rate
+            and (last is None or max(days) <= last)
+        ):
+            return rows
+    kept: list[tuple[date, float]] = []
+    for day, value in rows:
+        is_future = last is not None and day > last
+        if not is_future and sanity.min_rate <= value <= sanity.max_rate:
+            kept.append((day, value))
+            continue
         why = (
             "dated in the future"
             if is_future
@@ -152,7 +149,7 @@ def _plausible_rows(
             value,
             why,
         )
-    return series[~rejected]
+    return kept
 
 
 def parse_fred_csv(
@@ -169,8 +166,8 @@ def parse_fred_csv(
     Rows marked missing (``.`` or empty) are dropped; anything else unreadable, an HTML page or
     a header naming another series raises :class:`SourceError` naming ``symbol`` and ``url``.
     """
-    series = parse_fred_frame(text, series_id, symbol=symbol, url=url, sanity=sanity, now=now)
-    return DailySeries(list(series.index), series.tolist())
+    days, values = parse_fred_rows(text, series_id, symbol=symbol, url=url, sanity=sanity, now=now)
+    return DailySeries(days, values)
 
 
 def series_ids(spec: SymbolConfig) -> dict[str, str]:
@@ -180,7 +177,7 @@ def series_ids(spec: SymbolConfig) -> dict[str, str]:
     return {"value": spec.series} if spec.series else {}
 
 
-def value_column(columns: Mapping[str, str]) -> str:
+def value_column(columns: Mapping[str, object]) -> str:
     """The column rules see as the value: ``upper`` if present, else the first one."""
     return "upper" if "upper" in columns else next(iter(columns))
 
@@ -208,16 +205,15 @@ class FredSource(HttpSource):
             return ["every entry of 'series' needs a FRED series id"]
         return []
 
-    def _fetch_frame(
+    def _fetch_rows(
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
-    ) -> pd.DataFrame:
-        import pandas as pd  # lazily: `check` and `--help` never need it
-
+    ) -> tuple[list[date], dict[str, list[float]]]:
+        """``(dates, {column: values})``: the dates every series has published, in order."""
         ids = series_ids(spec)
         if not ids:
             raise SourceError("no FRED 'series' configured", symbol=symbol_id)
         url = f"{self.base_url}/graph/fredgraph.csv"
-        columns: dict[str, pd.Series] = {}
+        parsed: dict[str, dict[date, float]] = {}
         for column, series_id in ids.items():
             query = {"id": series_id}
             # cosd/coed narrow the download; the rows are trimmed locally as well.
@@ -226,7 +222,7 @@ class FredSource(HttpSource):
             if end is not None:
                 query["coed"] = end.isoformat()
             text = self.http.get(url, symbol=symbol_id, params=query)
-            columns[column] = parse_fred_frame(
+            days, values = parse_fred_rows(
                 text,
                 series_id,
                 symbol=symbol_id,
@@ -234,54 +230,55 @@ class FredSource(HttpSource):
                 sanity=self.sanity,
                 now=self.clock.now(),
             )
+            parsed[column] = dict(zip(days, values, strict=True))
         # Inner join: a date counts only once every series has published it.
-        frame = pd.concat(columns, axis=1, join="inner").sort_index()
-        if "lower" in frame.columns and "upper" in frame.columns:
-            inverted = frame["lower"] > frame["upper"]
-            for day in frame.index[inverted.to_numpy()]:
-                log.warning(
-                    "%s: rejected FRED row %s: lower bound %g%% is above the upper bound %g%%",
-                    symbol_id,
-                    day,
-                    frame.at[day, "lower"],
-                    frame.at[day, "upper"],
-                )
-            frame = frame[~inverted]
-        if start is not None:
-            frame = frame[frame.index >= start]
-        if end is not None:
-            frame = frame[frame.index <= end]
-        return frame
+        first, *others = parsed.values()
+        dates = sorted(day for day in first if all(day in other for other in others))
+        if "lower" in parsed and "upper" in parsed:
+            lower, upper = parsed["lower"], parsed["upper"]
+            for day in dates:
+                if lower[day] > upper[day]:
+                    log.warning(
+                        "%s: rejected FRED row %s: lower bound %g%% is above the upper bound %g%%",
+                        symbol_id,
+                        day,
+                        lower[day],
+                        upper[day],
+                    )
+            dates = [day for day in dates if lower[day] <= upper[day]]
+        dates = [
+            day for day in dates if (start is None or day >= start) and (end is None or day <= end)
+        ]
+        return dates, {column: [by_day[day] for day in dates] for column, by_day in parsed.items()}
 
     def fetch_daily(
         self, symbol_id: str, spec: SymbolConfig, start: date | None, end: date | None
     ) -> DailySeries:
         """Daily rows; ``values`` is ``upper`` (or the single series), and with a mapping every
         named series is a column too (``lower``, ``upper``)."""
-        frame = self._fetch_frame(symbol_id, spec, start, end)
-        ids = series_ids(spec)
-        main = value_column(ids)
-        extra = {} if not isinstance(spec.series, Mapping) else {c: frame[c].tolist() for c in ids}
-        return DailySeries(list(frame.index), frame[main].tolist(), extra)
+        dates, columns = self._fetch_rows(symbol_id, spec, start, end)
+        main = value_column(columns)
+        extra = columns if isinstance(spec.series, Mapping) else {}
+        return DailySeries(dates, columns[main], extra)
 
     def fetch_latest(self, symbol_id: str, spec: SymbolConfig) -> Observation:
         """The newest published row as a ``rate`` observation (time: its date, 00:00 UTC)."""
         params = self.params
         window = params.latest_window if isinstance(params, FredParams) else timedelta(days=45)
         start = (self.clock.now() - window).date()
-        frame = self._fetch_frame(symbol_id, spec, start, None)
-        if frame.empty:
+        dates, columns = self._fetch_rows(symbol_id, spec, start, None)
+        if not dates:
             raise SourceError(
                 f"FRED has no observation since {start.isoformat()}", symbol=symbol_id
             )
-        ids = series_ids(spec)
-        day: date = frame.index[-1]
-        row = frame.iloc[-1]
-        fields = {c: float(row[c]) for c in ids} if isinstance(spec.series, Mapping) else None
+        day = dates[-1]
+        fields = (
+            {c: v[-1] for c, v in columns.items()} if isinstance(spec.series, Mapping) else None
+        )
         return Observation(
             symbol=symbol_id,
             time=datetime.combine(day, time(0, 0), UTC),
-            value=float(row[value_column(ids)]),
+            value=columns[value_column(columns)][-1],
             kind="rate",
             session=day,
             fields=fields,
