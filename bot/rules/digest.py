@@ -115,6 +115,8 @@ class DigestRule(Rule[DigestParams]):
         self._templates: dict[str, dict[int, str]] = {s: {} for s in params.symbols}
         # the due digests of the current call and their days as day ordinals (numpy)
         self._due_days: tuple[Sequence[Any], Any] | None = None
+        # per calendar name: the due digests of the current call and their cutoff day ordinals
+        self._cutoffs: dict[str, tuple[Sequence[Any], Any]] = {}
         rate = params.rate
         self._rate_symbols = frozenset(
             [
@@ -310,6 +312,7 @@ class DigestRule(Rule[DigestParams]):
                 )
             )
         self._due_days = None  # not kept past the call
+        self._cutoffs.clear()
         return drafts
 
     def _odds_lines(self) -> list[str]:
@@ -339,17 +342,24 @@ class DigestRule(Rule[DigestParams]):
         instead of a dozen); rows where a base, the record or the close is zero still take
         :meth:`_symbol_lines`, which words those cases.
         """
-        session_closes = closes.of(self._calendars.get(symbol, self.calendar))
-        cursor = Cursor(series)
-        one_day = timedelta(days=1)
-        indices: list[int] = []
-        for observation, _local, day, _seen in due:
-            # The cutoff: ``day`` once its session closed by the tick, else the day before
-            # (a digest scheduled before the close must not read that close).
-            close_time = session_closes.get(day)
-            closed = close_time <= observation.time if close_time is not None else False
-            indices.append(cursor.on_or_before(day if closed else day - one_day))
+        calendar = self._calendars.get(symbol, self.calendar)
         values, dates = series.values, series.dates
+        indices = (
+            fast_path(len(due), lambda: self._batch_indices(series, due, closes, calendar))
+            if dates
+            else None
+        )
+        if indices is None:
+            session_closes = closes.of(calendar)
+            cursor = Cursor(series)
+            one_day = timedelta(days=1)
+            indices = []
+            for observation, _local, day, _seen in due:
+                # The cutoff: ``day`` once its session closed by the tick, else the day before
+                # (a digest scheduled before the close must not read that close).
+                close_time = session_closes.get(day)
+                closed = close_time <= observation.time if close_time is not None else False
+                indices.append(cursor.on_or_before(day if closed else day - one_day))
         no_data = f"{self._names[symbol]}: no data yet"
         texts: list[str | None] = []
         reported: list[float] = []
@@ -463,6 +473,31 @@ class DigestRule(Rule[DigestParams]):
         if last >= 0:
             record.advance(last)  # the tracker's state, as the per-row loop leaves it
         return texts, reported
+
+    def _batch_indices(
+        self,
+        series: DailySeries,
+        due: Sequence[_Due],
+        closes: _BatchCloses,
+        calendar: MarketCalendar,
+    ) -> list[int]:
+        """Fast path: per due digest, the row of ``series`` it reports (the loop's cutoff rule:
+        the digest's day once that session closed by the tick, else the day before), with one
+        bisection per symbol over the cutoffs of the call, computed once per calendar."""
+        import numpy as np
+
+        cached = self._cutoffs.get(calendar.name)
+        if cached is None or cached[0] is not due:
+            session_closes = closes.of(calendar)
+            cutoffs = []
+            for observation, _local, day, _seen in due:
+                close_time = session_closes.get(day)
+                closed = close_time is not None and close_time <= observation.time
+                cutoffs.append(day.toordinal() - (0 if closed else 1))
+            cached = self._cutoffs[calendar.name] = (due, np.array(cutoffs, dtype=np.int64))
+        ordinals = series.arrays()[0]
+        rows: list[int] = (np.searchsorted(ordinals, cached[1], side="right") - 1).tolist()
+        return rows
 
     def _template(self, symbol: str, sides: int) -> str:
         """The symbol's %-format template for one pattern of level sides (see __init__)."""
