@@ -57,7 +57,8 @@ def main() -> int:
     print(f"rounds:  {len(first)} cycles, each with a crossing on all {args.symbols} symbols")
     print(f"first alert delivered: {describe(first)} after the cycle started")
     print(f"all {args.symbols} delivered:       {describe(last)}")
-    print(f"memory:  peak RSS {peak_mb:.0f} MB for the whole process (pandas, telegram, fakes)")
+    loaded = ", ".join(m for m in ("pandas", "numpy", "telegram") if m in sys.modules)
+    print(f"memory:  peak RSS {peak_mb:.0f} MB for the whole process and fakes ({loaded} loaded)")
     return 0
 
 
