@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -44,23 +43,7 @@ DATA = next(
 )
 sys.path.insert(0, str(ROOT))
 
-
-def point_at_fakes(text: str, urls: dict[str, str], state: Path) -> str:
-    """The shipped config with each source's / Telegram's ``base_url`` replaced."""
-    for name, url in urls.items():
-        if name == "telegram":
-            continue
-        pattern = rf"^(\s*{name}:\s*\{{type: \w+,\s*base_url: )\S+?(\}})"
-        text, count = re.subn(pattern, rf"\g<1>{url}\g<2>", text, flags=re.MULTILINE)
-        assert count == 1, name
-    telegram = rf"\g<1>{urls['telegram']}"
-    text, count = re.subn(r"^(\s*base_url: )https://api\.telegram\.org", telegram, text, flags=re.M)
-    assert count == 1
-    text, count = re.subn(
-        r"^(\s*url: ).*$", rf'\g<1>"sqlite:///{state}"', text, count=1, flags=re.M
-    )
-    assert count == 1
-    return text
+from tests.worker_support import point_at_fakes  # noqa: E402 - after the path above
 
 
 def peak_rss(pid: int) -> float:
