@@ -30,7 +30,7 @@ from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleState
 from bot.rules.batch import batch_arrays, fast_path, rows_to_visit, switch_rows
 from bot.rules.text import event_time_key, fmt_number, fmt_time, fmt_value
-from bot.rules.windows import parse_day
+from bot.rules.windows import fold_extreme, parse_day
 
 
 class NearParams(RuleParams):
@@ -100,7 +100,7 @@ class NearRule(Rule[NearParams]):
 
         # of: record — keep the record close of the rows before each observation's session.
         series = history.get(params.symbol)
-        values, dates = series.values, series.dates
+        dates = series.dates
         record: float | None = state.get("record")
         record_day = parse_day(state.get("record_date"))
         through = parse_day(state.get("through"))
@@ -126,16 +126,9 @@ class NearRule(Rule[NearParams]):
                 following = bisect.bisect_left(dates, session)
             while following < size and dates[following] < session:
                 following += 1
-            prev = following - 1
-            if folded < 0 <= prev and record is None:
-                window = values[: prev + 1]
-                record = max(window)
-                record_day = dates[window.index(record)]
-                folded = prev
-            while folded < prev:
-                folded += 1
-                if record is None or values[folded] > record:
-                    record, record_day = values[folded], dates[folded]
+            record, record_day, folded = fold_extreme(
+                series, record, record_day, folded, following - 1
+            )
             if record is None:
                 continue  # no close yet: nothing to be near
             if observation.value > record:
@@ -148,15 +141,9 @@ class NearRule(Rule[NearParams]):
             if fired:
                 drafts.append(self._draft(observation, record, record_day))
         if final_prev is not None:  # the rows the fast path skipped fold in, as in the loop
-            if folded < 0 <= final_prev and record is None:
-                window = values[: final_prev + 1]
-                record = max(window)
-                record_day = dates[window.index(record)]
-                folded = final_prev
-            while folded < final_prev:
-                folded += 1
-                if record is None or values[folded] > record:
-                    record, record_day = values[folded], dates[folded]
+            record, record_day, folded = fold_extreme(
+                series, record, record_day, folded, final_prev
+            )
         new_state = {
             "armed": armed,
             "record": record,

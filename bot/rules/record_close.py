@@ -22,7 +22,7 @@ from bot.model import AlertDraft, DailySeries, History, Observation
 from bot.rules.base import RULES, Rule, RuleContext, RuleState
 from bot.rules.batch import batch_arrays, fast_path
 from bot.rules.text import fmt_count, fmt_percent, fmt_signed, fmt_value
-from bot.rules.windows import Window, WindowValue, parse_day
+from bot.rules.windows import Window, WindowValue, fold_extreme, parse_day
 
 
 class RecordCloseParams(RuleParams):
@@ -99,7 +99,7 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         clock: Clock,
     ) -> tuple[RuleState, list[AlertDraft]]:
         series = history.get(self.params.symbol)
-        values, dates = series.values, series.dates
+        dates = series.dates
         high, span = self._high, self._span
         state = state or {}
         record: float | None = state.get("record")
@@ -138,15 +138,10 @@ class RecordCloseRule(Rule[RecordCloseParams]):
                     # The record left the window (or there is none yet): recompute it once.
                     record, record_day = _extreme(series, low_index, prev, high)
                     folded = prev
-            elif record is None and prev >= 0 and folded < 0:
-                record, record_day = _extreme(series, 0, prev, high)
-                folded = prev
             # Closes between the last one judged and this one (missed while down): fold in.
-            while folded < prev:
-                folded += 1
-                candidate = values[folded]
-                if record is None or (candidate > record if high else candidate < record):
-                    record, record_day = candidate, dates[folded]
+            record, record_day, folded = fold_extreme(
+                series, record, record_day, folded, prev, high
+            )
             value = observation.value
             if record is not None and record_day is not None:
                 if value > record if high else value < record:
@@ -161,12 +156,9 @@ class RecordCloseRule(Rule[RecordCloseParams]):
         if final_session is not None and last_session != final_session:
             # Fast path: the batch's last rows were skipped (no new record among them); judge
             # them as the loop would have: fold their history rows in, remember the session.
-            prev = series.index_before(final_session)
-            while folded < prev:
-                folded += 1
-                candidate = values[folded]
-                if record is None or (candidate > record if high else candidate < record):
-                    record, record_day = candidate, dates[folded]
+            record, record_day, folded = fold_extreme(
+                series, record, record_day, folded, series.index_before(final_session), high
+            )
             last_session = final_session
         new_state = {
             "record": record,

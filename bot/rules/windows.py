@@ -222,3 +222,28 @@ class Cursor:
         """Index of the last row dated strictly before ``day``; -1 if none."""
         i = self.on_or_before(day)
         return i - 1 if i >= 0 and self._dates[i] == day else i
+
+
+def fold_extreme(
+    series: DailySeries,
+    record: float | None,
+    record_day: date | None,
+    folded: int,
+    through: int,
+    high: bool = True,
+) -> tuple[float | None, date | None, int]:
+    """A running record close after folding in rows ``folded + 1`` .. ``through``:
+    ``(record, its day, the last row folded)``. The highest close (``high``; else the lowest),
+    the earliest on ties; with no record and nothing folded yet, ``max``/``min`` over the rows
+    at once (the same answer as row by row, in C: a first fold is all the history)."""
+    values, dates = series.values, series.dates
+    if record is None and folded < 0 <= through:
+        window = values[: through + 1]
+        best = max(window) if high else min(window)
+        return best, dates[window.index(best)], through
+    while folded < through:
+        folded += 1
+        candidate = values[folded]
+        if record is None or (candidate > record if high else candidate < record):
+            record, record_day = candidate, dates[folded]
+    return record, record_day, folded
