@@ -191,17 +191,8 @@ class NearRule(Rule[NearParams]):
         band = _threshold_of(self.params.within, best)
         rearm = self.params.rearm
         away = _threshold_of(rearm, best) if rearm is not None else 2.0 * band
-        fires, rearms = judged & (distance <= band), judged & (distance > away)
         final_prev = max(int(prev[-1]), folded) if len(prev) else folded
-        if armed is not None:
-            return switch_rows(fires, rearms, armed, 0), final_prev
-        first = np.flatnonzero(judged)
-        if not len(first):
-            return [], final_prev
-        row = int(first[0])  # the first judged row only arms the rule
-        return [row, *switch_rows(fires, rearms, bool(distance[row] > band[row]), row + 1)], (
-            final_prev
-        )
+        return _approach_rows(judged, distance, band, away, armed), final_prev
 
     def _draft(
         self, observation: Observation, target: float, record_day: date | None
@@ -261,11 +252,29 @@ def _level_rows(
     batch's (:func:`~bot.rules.batch.batch_arrays`, shared by the rules on the batch)."""
     import numpy as np
 
-    distance = np.abs(values - level)
-    fires, rearms = distance <= band, distance > away
+    return _approach_rows(
+        np.ones(len(values), dtype=bool), np.abs(values - level), band, away, armed
+    )
+
+
+def _approach_rows(
+    judged: Any, distance: Any, band: Any, away: Any, armed: bool | None
+) -> list[int]:
+    """The rows on which :func:`_approach` changes anything, ascending: among the ``judged``
+    rows (boolean array; the others leave the rule as it was), the first one when the rule has
+    no state yet (it only arms), then those where it fires or re-arms. ``band``/``away``:
+    scalars or one value per row."""
+    import numpy as np
+
+    fires, rearms = judged & (distance <= band), judged & (distance > away)
     if armed is not None:
         return switch_rows(fires, rearms, armed, 0)
-    return [0, *switch_rows(fires, rearms, bool(distance[0] > band), 1)]
+    first = np.flatnonzero(judged)
+    if not len(first):
+        return []
+    row = int(first[0])
+    arms = bool(distance[row] > (band[row] if np.ndim(band) else band))
+    return [row, *switch_rows(fires, rearms, arms, row + 1)]
 
 
 def _approach(armed: bool | None, distance: float, band: float, away: float) -> tuple[bool, bool]:
