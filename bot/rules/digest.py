@@ -115,8 +115,8 @@ class DigestRule(Rule[DigestParams]):
         self._templates: dict[str, dict[int, str]] = {s: {} for s in params.symbols}
         # the due digests of the current call and their days as day ordinals (numpy)
         self._due_days: tuple[Sequence[Any], Any] | None = None
-        # per calendar name: the due digests of the current call and their cutoff day ordinals
-        self._cutoffs: dict[str, tuple[Sequence[Any], Any]] = {}
+        # per calendar name: the due digests of the current call and their cutoff days
+        self._cutoffs: dict[str, tuple[Sequence[Any], list[date]]] = {}
         rate = params.rate
         self._rate_symbols = frozenset(
             [
@@ -342,24 +342,14 @@ class DigestRule(Rule[DigestParams]):
         instead of a dozen); rows where a base, the record or the close is zero still take
         :meth:`_symbol_lines`, which words those cases.
         """
-        calendar = self._calendars.get(symbol, self.calendar)
+        cutoffs = self._cutoff_days(due, closes, self._calendars.get(symbol, self.calendar))
         values, dates = series.values, series.dates
         indices = (
-            fast_path(len(due), lambda: self._batch_indices(series, due, closes, calendar))
-            if dates
-            else None
+            fast_path(len(due), lambda: self._batch_indices(series, cutoffs)) if dates else None
         )
         if indices is None:
-            session_closes = closes.of(calendar)
             cursor = Cursor(series)
-            one_day = timedelta(days=1)
-            indices = []
-            for observation, _local, day, _seen in due:
-                # The cutoff: ``day`` once its session closed by the tick, else the day before
-                # (a digest scheduled before the close must not read that close).
-                close_time = session_closes.get(day)
-                closed = close_time <= observation.time if close_time is not None else False
-                indices.append(cursor.on_or_before(day if closed else day - one_day))
+            indices = [cursor.on_or_before(day) for day in cutoffs]
         no_data = f"{self._names[symbol]}: no data yet"
         texts: list[str | None] = []
         reported: list[float] = []
@@ -474,29 +464,33 @@ class DigestRule(Rule[DigestParams]):
             record.advance(last)  # the tracker's state, as the per-row loop leaves it
         return texts, reported
 
-    def _batch_indices(
-        self,
-        series: DailySeries,
-        due: Sequence[_Due],
-        closes: _BatchCloses,
-        calendar: MarketCalendar,
-    ) -> list[int]:
-        """Fast path: per due digest, the row of ``series`` it reports (the loop's cutoff rule:
-        the digest's day once that session closed by the tick, else the day before), with one
-        bisection per symbol over the cutoffs of the call, computed once per calendar."""
+    def _cutoff_days(
+        self, due: Sequence[_Due], closes: _BatchCloses, calendar: MarketCalendar
+    ) -> list[date]:
+        """Per due digest, the last day whose close it may report: the digest's day once that
+        session closed by the tick, else the day before (a digest scheduled before the close
+        must not read that close). Computed once per calendar and call: symbols share it."""
+        cached = self._cutoffs.get(calendar.name)
+        if cached is not None and cached[0] is due:
+            return cached[1]
+        session_closes = closes.of(calendar)
+        one_day = timedelta(days=1)
+        days = []
+        for observation, _local, day, _seen in due:
+            close_time = session_closes.get(day)
+            closed = close_time is not None and close_time <= observation.time
+            days.append(day if closed else day - one_day)
+        self._cutoffs[calendar.name] = (due, days)
+        return days
+
+    @staticmethod
+    def _batch_indices(series: DailySeries, cutoffs: Sequence[date]) -> list[int]:
+        """Fast path: :meth:`Cursor.on_or_before` of every cutoff day at once (one bisection
+        per day over the series' day ordinals, in numpy)."""
         import numpy as np
 
-        cached = self._cutoffs.get(calendar.name)
-        if cached is None or cached[0] is not due:
-            session_closes = closes.of(calendar)
-            cutoffs = []
-            for observation, _local, day, _seen in due:
-                close_time = session_closes.get(day)
-                closed = close_time is not None and close_time <= observation.time
-                cutoffs.append(day.toordinal() - (0 if closed else 1))
-            cached = self._cutoffs[calendar.name] = (due, np.array(cutoffs, dtype=np.int64))
-        ordinals = series.arrays()[0]
-        rows: list[int] = (np.searchsorted(ordinals, cached[1], side="right") - 1).tolist()
+        days = np.fromiter((d.toordinal() for d in cutoffs), np.int64, len(cutoffs))
+        rows: list[int] = (np.searchsorted(series.arrays()[0], days, side="right") - 1).tolist()
         return rows
 
     def _template(self, symbol: str, sides: int) -> str:
