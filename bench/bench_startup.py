@@ -43,7 +43,7 @@ DATA = next(
 )
 sys.path.insert(0, str(ROOT))
 
-from tests.worker_support import point_at_fakes  # noqa: E402 - after the path above
+from tests.worker_support import shipped_worker  # noqa: E402 - after the path above
 
 
 def peak_rss(pid: int) -> float:
@@ -57,61 +57,20 @@ def peak_rss(pid: int) -> float:
 def worker_round(settle: float) -> tuple[float, float, float]:
     """(spawn → first request (history), → first quote request (the first poll), peak RSS
     MB) of one worker start."""
-    from tests.fakes.fed import FedFake
-    from tests.fakes.fred import FredFake
-    from tests.fakes.stooq import StooqFake
-    from tests.fakes.telegram import FAKE_TOKEN, FakeTelegram
-    from tests.fakes.yahoo import YahooFake
-
-    fakes = {
-        "yahoo": YahooFake().start(),
-        "stooq": StooqFake().start(),
-        "fred": FredFake().start(),
-        "fed": FedFake().start(),
-    }
-    telegram = FakeTelegram().start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
-    env.update(TELEGRAM_BOT_TOKEN=FAKE_TOKEN, TELEGRAM_CHAT_ID="7001")
-    try:
-        with tempfile.TemporaryDirectory() as scratch:
-            config = Path(scratch) / "config.yaml"
-            urls = {name: fake.base_url for name, fake in fakes.items()}
-            urls["telegram"] = telegram.base_url
-            shipped = (ROOT / "config.yaml").read_text()
-            config.write_text(point_at_fakes(shipped, urls, Path(scratch) / "state.sqlite"))
-            spawned = time.monotonic()
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "bot", "run", "--config", str(config)],
-                cwd=scratch,
-                env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-            try:
-                first = quote = float("nan")
-                deadline = spawned + 30
-                while time.monotonic() < deadline and proc.poll() is None:
-                    seen = [s for fake in fakes.values() for s in fake.requests()]
-                    now = time.monotonic() - spawned
-                    if seen and first != first:  # NaN: not set yet
-                        first = now
-                    if any("range" in s.query for s in fakes["yahoo"].requests()):
-                        quote = now
-                        break
-                    time.sleep(0.005)
-                time.sleep(settle)
-                rss = peak_rss(proc.pid) if proc.poll() is None else float("nan")
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-    finally:
-        for fake in fakes.values():
-            fake.stop()
-        telegram.stop()
+    with tempfile.TemporaryDirectory() as scratch, shipped_worker(Path(scratch)) as worker:
+        first = quote = float("nan")
+        deadline = worker.spawned + 30
+        while time.monotonic() < deadline and worker.proc.poll() is None:
+            seen = [s for fake in worker.fakes.values() for s in fake.requests()]
+            now = time.monotonic() - worker.spawned
+            if seen and first != first:  # NaN: not set yet
+                first = now
+            if any("range" in s.query for s in worker.fakes["yahoo"].requests()):
+                quote = now
+                break
+            time.sleep(0.005)
+        time.sleep(settle)
+        rss = peak_rss(worker.proc.pid) if worker.proc.poll() is None else float("nan")
     return first, quote, rss
 
 

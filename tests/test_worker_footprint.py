@@ -10,9 +10,7 @@ allowed: the history's row checks and the market-context facts use it, at ~15 MB
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -20,14 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.fed import FedFake
 from tests.fakes.fred import FredFake, fred_csv
 from tests.fakes.stooq import StooqFake, stooq_csv
-from tests.fakes.telegram import FAKE_TOKEN, FakeTelegram
-from tests.fakes.yahoo import YahooFake
-from tests.worker_support import point_at_fakes
+from tests.fakes.yahoo import ScriptedServer
+from tests.worker_support import shipped_worker
 
-ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("/pandas/", "/pandas_market_calendars/", "/exchange_calendars/")
 
 
@@ -40,59 +35,34 @@ def _days(n: int) -> list[date]:
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc")
 def test_the_worker_with_the_shipped_config_loads_no_pandas(tmp_path: Path) -> None:
     days = _days(60)
-    fakes = {
-        "yahoo": YahooFake().start(),  # unscripted: 404s, so RUT and GSPC fail over to Stooq
-        "stooq": StooqFake().start(),
-        "fred": FredFake().start(),
-        "fed": FedFake().start(),
-    }
-    telegram = FakeTelegram().start()
-    fakes["stooq"].daily("^rut", stooq_csv([(d, 2400.0 + i) for i, d in enumerate(days)]))
-    fakes["stooq"].daily("^spx", stooq_csv([(d, 6000.0 + i) for i, d in enumerate(days)]))
-    for series, value in (("DFEDTARL", 4.25), ("DFEDTARU", 4.5)):
-        fakes["fred"].series(series, fred_csv(series, [(d, value) for d in days]))
-    urls = {name: fake.base_url for name, fake in fakes.items()}
-    urls["telegram"] = telegram.base_url
-    config = tmp_path / "config.yaml"
-    shipped = (ROOT / "config.yaml").read_text(encoding="utf-8")
-    config.write_text(point_at_fakes(shipped, urls, tmp_path / "state.sqlite"), encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "DATABASE_"))}
-    env.update(TELEGRAM_BOT_TOKEN=FAKE_TOKEN, TELEGRAM_CHAT_ID="7001")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "run", "--config", str(config)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+
+    def script(fakes: dict[str, ScriptedServer]) -> None:
+        # Yahoo stays unscripted (404s), so RUT and GSPC fail over to Stooq's CSV.
+        stooq, fred = fakes["stooq"], fakes["fred"]
+        assert isinstance(stooq, StooqFake) and isinstance(fred, FredFake)
+        stooq.daily("^rut", stooq_csv([(d, 2400.0 + i) for i, d in enumerate(days)]))
+        stooq.daily("^spx", stooq_csv([(d, 6000.0 + i) for i, d in enumerate(days)]))
+        for series, value in (("DFEDTARL", 4.25), ("DFEDTARU", 4.5)):
+            fred.series(series, fred_csv(series, [(d, value) for d in days]))
+
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
-    reader.start()
 
     def loaded(symbol: str) -> bool:
         return any(f"history {symbol}: " in line and " 0 fetched" not in line for line in lines)
 
-    try:
+    with shipped_worker(tmp_path, script, stderr=subprocess.PIPE) as worker:
+        proc = worker.proc
+        reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+        reader.start()
         deadline = time.monotonic() + 60  # bounds a hang only; typically ~1 s
         while not (loaded("FED") and loaded("RUT") and loaded("GSPC")) or not any(
-            "range" in seen.query for seen in fakes["yahoo"].requests()
+            "range" in seen.query for seen in worker.fakes["yahoo"].requests()
         ):
             assert proc.poll() is None, "".join(lines)
             assert time.monotonic() < deadline, "".join(lines)
             time.sleep(0.02)
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(timeout=5)
-        for fake in fakes.values():
-            fake.stop()
-        telegram.stop()
+    reader.join(timeout=5)
     heavy = sorted(
         {line.split()[-1] for line in maps.splitlines() if any(h in line for h in HEAVY)}
     )
