@@ -14,6 +14,7 @@ from bot.cli import build_parser, main
 from bot.commands import backtest as backtest_command
 from bot.config import load_config
 from bot.model import History
+from tests.fakes.fred import fred_csv
 from tests.test_rule_support import business_days, series
 
 CONFIG = """\
@@ -51,10 +52,6 @@ def yahoo_csv(rows: list[tuple[str, float]]) -> str:
     lines = ["Date,Open,High,Low,Close,Adj Close,Volume"]
     lines += [f"{d},{v},{v},{v},{v},{v},1000" for d, v in rows]
     return "\n".join(lines) + "\n"
-
-
-def fred_csv(series_id: str, rows: list[tuple[str, float]]) -> str:
-    return "\n".join([f"observation_date,{series_id}"] + [f"{d},{v:.2f}" for d, v in rows]) + "\n"
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from tests.fakes.fred import fred_csv
 
 CONFIG = """\
 timezone: America/New_York
@@ -45,10 +46,6 @@ def stooq_csv(rows: list[tuple[str, float]]) -> str:
     lines = ["Date,Open,High,Low,Close,Volume"]
     lines += [f"{d},{v},{v},{v},{v},1000" for d, v in rows]
     return "\n".join(lines) + "\n"
-
-
-def fred_csv(series_id: str, rows: list[tuple[str, float]]) -> str:
-    return "\n".join([f"observation_date,{series_id}"] + [f"{d},{v:.2f}" for d, v in rows]) + "\n"
 
 
 @pytest.fixture
