@@ -23,6 +23,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import errno
+import gc
 import logging
 import os
 import signal
@@ -60,8 +61,6 @@ def freeze_long_lived() -> None:
     polls for tens of milliseconds. Unfreezing first lets the collection free what a reload
     replaced; acyclic objects are freed by reference counting even while frozen.
     """
-    import gc
-
     gc.unfreeze()
     gc.collect()
     gc.freeze()
