@@ -114,13 +114,26 @@ def decode(text: str, names: Sequence[str], lo_year: int, hi_year: int) -> dict[
     return found
 
 
+#: What the child's environment keeps of the parent's: what Python and the libraries read
+#: (paths, locale, time zone). Nothing else — above all no ``TELEGRAM_BOT_TOKEN`` or
+#: ``DATABASE_URL``: it computes calendars only, and a crashing child's last line of stderr goes
+#: into the warning.
+_CHILD_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "VIRTUAL_ENV", "SYSTEMROOT")
+
+
+def _child_environment() -> dict[str, str]:
+    return {
+        k: v for k, v in os.environ.items() if k in _CHILD_ENV or k.startswith(("PYTHON", "LC_"))
+    }
+
+
 class _Run:
     """One child computing ``names`` for years ``lo`` .. ``hi``."""
 
     def __init__(self, command: Sequence[str], names: Sequence[str], lo: int, hi: int) -> None:
         self.names, self.lo, self.hi = list(names), lo, hi
         self.started = time.monotonic()
-        env = dict(os.environ)
+        env = _child_environment()
         # the child imports this very package, wherever the parent found it
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))

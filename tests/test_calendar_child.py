@@ -212,6 +212,25 @@ def test_a_failing_child_falls_back_to_in_process_with_one_warning(
     assert "loading them in this process" in message
 
 
+def test_the_child_is_not_given_the_bots_secrets(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It computes calendars only: the bot token and the database URL (whose password a
+    crashing child could print into the warning) stay out of its environment."""
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123456:SECRET-token")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://bot:hunter2@db/bot")
+    code = (
+        "import os, sys; print(os.environ.get('TELEGRAM_BOT_TOKEN'), "
+        "os.environ.get('DATABASE_URL'), file=sys.stderr); sys.exit(1)"
+    )
+    source = ChildSessions(stand_in(code))
+    with caplog.at_level(logging.WARNING, logger="bot.calendar_child"):
+        source.prefetch(["XNYS"], 2025, 2025)
+        assert source.sessions("XNYS", 2025, 2025) is None
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert "exit status 1: None None" in warning, warning
+
+
 def test_a_child_that_cannot_start_falls_back(
     caplog: pytest.LogCaptureFixture, in_process: dict[str, list[Session]]
 ) -> None:
